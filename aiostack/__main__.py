@@ -1,0 +1,3 @@
+from aiostack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""aiostack.core.tcp.congestion"""

@@ -1,0 +1,1 @@
+"""Command-line tools behind ``python -m aiostack``; one module per subcommand."""

@@ -1,0 +1,64 @@
+"""Build aiostack's one compiled module, aiostack._fastpath, from src/_fastpath.pyx.
+
+With no Cython or no C compiler the build still succeeds and aiostack runs on its pure-Python twin
+(aiostack/_fastpath_py.py); aiostack.fastpath warns once at import time when that happens.
+
+Switches (environment): AIOSTACK_NO_EXT=1 skips the extension; AIOSTACK_ANNOTATE=1 writes Cython's
+HTML annotation; AIOSTACK_LINETRACE=1 builds with line tracing for profilers and coverage.
+"""
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """A build_ext whose failure leaves a working pure-Python install instead of an error."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means "pure mode"
+            print(f"aiostack: compiled fast path not built ({exc}); pure-Python mode", file=sys.stderr)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            print(f"aiostack: {ext.name} not built ({exc}); pure-Python mode", file=sys.stderr)
+
+
+def extensions():
+    if os.environ.get("AIOSTACK_NO_EXT") == "1":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("aiostack: Cython not available; pure-Python mode", file=sys.stderr)
+        return []
+    from setuptools import Extension
+
+    linetrace = os.environ.get("AIOSTACK_LINETRACE") == "1"
+    macros = [("CYTHON_TRACE_NOGIL", "1")] if linetrace else []
+    ext = Extension(
+        "aiostack._fastpath",
+        ["src/_fastpath.pyx"],
+        define_macros=macros,
+        extra_compile_args=["-O3"],
+    )
+    directives = {
+        "language_level": "3",
+        "boundscheck": False,
+        "wraparound": False,
+        "cdivision": True,
+        "initializedcheck": False,
+        "linetrace": linetrace,
+    }
+    return cythonize(
+        [ext], compiler_directives=directives, annotate=os.environ.get("AIOSTACK_ANNOTATE") == "1"
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

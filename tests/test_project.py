@@ -1,0 +1,85 @@
+"""Project-level checks run as tests: lint, types, import layering, README/CI agreement."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PKG = ROOT / "aiostack"
+
+# DESIGN §2: errors/config/stats -> fastpath -> wire -> core -> aio -> cli; link may use wire/errors/config.
+LAYER = {"errors": 0, "config": 0, "stats": 0, "fastpath": 1, "_fastpath_py": 1, "_fastpath": 1,
+         "wire": 2, "link": 3, "core": 3, "aio": 4, "tools": 5, "cli": 5, "__main__": 5}
+FORBIDDEN_IN_SANS_IO = {"asyncio", "socket", "select", "os", "fcntl", "time", "random", "selectors"}
+
+
+def _imports(path: pathlib.Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
+def _top(rel: pathlib.PurePath) -> str:
+    return rel.parts[0].removesuffix(".py")
+
+
+def test_import_layering() -> None:
+    problems = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG)
+        me = _top(rel)
+        if me not in LAYER:
+            problems.append(f"{rel}: unknown layer {me!r}; add it to LAYER")
+            continue
+        for mod in _imports(path):
+            root = mod.split(".")[0]
+            if me in ("wire", "core") and root in FORBIDDEN_IN_SANS_IO:
+                problems.append(f"{rel}: sans-I/O layer imports {mod}")
+            if root != "aiostack" or mod == "aiostack":
+                continue
+            parts = mod.split(".")
+            dep = parts[1] if len(parts) > 1 else ""
+            if dep not in LAYER:
+                continue
+            if me == "link" and dep == "core" or me == "core" and dep == "link":
+                problems.append(f"{rel}: core and link must not import each other ({mod})")
+            elif LAYER[dep] > LAYER[me]:
+                problems.append(f"{rel}: imports higher layer {mod}")
+            elif me in ("wire", "core") and dep in ("aio", "link", "tools", "cli"):
+                problems.append(f"{rel}: imports {mod}")
+    assert not problems, "\n".join(problems)
+
+
+def test_ruff() -> None:
+    if shutil.which("ruff") is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    r = subprocess.run(["ruff", "check", "aiostack", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy() -> None:
+    pytest.importorskip("mypy")
+    targets = ["aiostack/wire", "aiostack/core", "aiostack/fastpath.py", "aiostack/_fastpath_py.py",
+               "aiostack/errors.py", "aiostack/stats.py", "aiostack/config.py"]
+    targets += [t for t in ["aiostack/aio"] if (ROOT / t).exists()]
+    r = subprocess.run([sys.executable, "-m", "mypy", *targets], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_readme_test_line_is_what_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    lines = [ln.strip() for ln in readme.splitlines() if "pip install" in ln and "pytest" in ln]
+    assert len(lines) == 1, lines
+    assert lines[0] in ci
