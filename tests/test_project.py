@@ -15,7 +15,7 @@ PKG = ROOT / "aiostack"
 
 # DESIGN §2: errors/config/stats -> fastpath -> wire -> core -> aio -> cli; link may use wire/errors/config.
 LAYER = {"errors": 0, "config": 0, "stats": 0, "fastpath": 1, "_fastpath_py": 1, "_fastpath": 1,
-         "wire": 2, "link": 3, "core": 3, "aio": 4, "tools": 5, "cli": 5, "__main__": 5}
+         "wire": 2, "link": 3, "core": 3, "aio": 4, "tools": 5, "cli": 5, "__main__": 5, "__init__": 5}
 FORBIDDEN_IN_SANS_IO = {"asyncio", "socket", "select", "os", "fcntl", "time", "random", "selectors"}
 
 
