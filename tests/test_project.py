@@ -82,3 +82,14 @@ def test_readme_test_line_is_what_ci_runs() -> None:
     lines = [ln.strip() for ln in readme.splitlines() if "pip install" in ln and "pytest" in ln]
     assert len(lines) == 1, lines
     assert lines[0] in ci
+
+
+def test_ci_builds_the_compiled_fast_path() -> None:
+    """In CI (CI=true) the install line must produce the Cython module, not silently fall back."""
+    import os
+
+    if os.environ.get("CI") != "true" or os.environ.get("AIOSTACK_PURE") == "1":
+        pytest.skip("only checked in CI's compiled pass")
+    from aiostack import fastpath
+
+    assert fastpath.IMPLEMENTATION == "cython"
