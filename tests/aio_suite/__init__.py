@@ -1,0 +1,1 @@
+"""The behavioural asyncio suite: one set of tests, run against kernel sockets (the oracle) and aiostack."""
