@@ -1,10 +1,27 @@
-"""Pure-Python twin of ``src/_fastpath.pyx``: same names, signatures and results.
+"""Pure-Python twin of ``src/_fastpath.pyx``: same names, signatures, results and exceptions.
 
-Read first: RFC 1071 (computing the internet checksum), RFC 1624 (incremental update),
-RFC 9293 §3.4 (sequence numbers and their comparison modulo 2**32).
+Read first: RFC 1071 (computing the internet checksum), RFC 1624 (incremental update), RFC 9293 §3.1
+(TCP header and options) and §3.4 (sequence numbers and their comparison modulo 2**32), RFC 7323
+(window scale, timestamps), RFC 2018 (SACK), RFC 791 (IPv4 header), RFC 768 (UDP), IEEE 802.3
+(Ethernet II).
+
+Conventions shared with the compiled module:
+
+- Buffers are bytes, bytearray, memoryview or any C-contiguous buffer; ``off`` is a byte offset.
+- ``pack_*`` write into a preallocated writable buffer and return the number of bytes written. A
+  negative offset or a buffer without room raises ValueError; a read-only buffer TypeError; a field
+  out of range OverflowError (TypeError for a non-int).
+- ``unpack_*`` read from any buffer at an offset and raise ``MalformedPacket("truncated")`` when it is
+  too short (ValueError for a negative offset); they never raise IndexError or struct.error.
 """
 
 from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from aiostack.errors import MalformedPacket
 
 __all__ = [
     "checksum_partial",
@@ -12,6 +29,8 @@ __all__ = [
     "pseudo_header_sum",
     "checksum_fold",
     "checksum_update16",
+    "tcp_checksum_ipv4",
+    "transport_checksum_ipv4",
     "seq_add",
     "seq_diff",
     "seq_lt",
@@ -21,7 +40,21 @@ __all__ = [
     "seq_in_window",
     "seq_max",
     "seq_min",
+    "pack_ethernet",
+    "unpack_ethernet",
+    "pack_ipv4",
+    "unpack_ipv4",
+    "pack_tcp",
+    "unpack_tcp",
+    "pack_udp",
+    "unpack_udp",
+    "parse_tcp_options",
+    "build_tcp_options",
+    "range_insert",
+    "range_trim",
 ]
+
+Buffer = bytes | bytearray | memoryview
 
 _MASK32 = 0xFFFFFFFF
 
@@ -36,26 +69,45 @@ def checksum_fold(total: int) -> int:
     return total
 
 
-def checksum_partial(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
+_HALF_MASKS: dict[int, int] = {}
+
+
+def checksum_partial(data: Buffer, initial: int = 0) -> int:
     """RFC 1071 one's-complement sum of ``data`` plus ``initial``, folded to 16 bits, not complemented.
 
     Partial sums of consecutive even-length pieces combine by passing one as ``initial`` of the next
     (an odd-length piece is padded with one zero byte, as the last piece of a datagram is).
     The result is 0 only when every word and ``initial`` are zero; otherwise it is in [1, 0xFFFF].
+    ``initial`` is a non-negative int of any width (ValueError otherwise).
     """
-    n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
-    if not isinstance(data, bytes):
-        data = memoryview(data).cast("B")
+    if initial < 0:
+        raise ValueError(f"initial must be a non-negative int, not {initial!r}")
+    if type(data) is bytes:
+        n = len(data)
+    else:
+        mv = memoryview(data)
+        data = mv.cast("B") if mv.c_contiguous else mv.tobytes()
+        n = len(data)
     # The buffer read as one big-endian integer is the sum of its 16-bit words times powers of 65536,
     # and 65536 == 1 (mod 65535): so it is congruent to the plain word sum modulo 0xFFFF.
     total = int.from_bytes(data, "big")
     if n & 1:
         total <<= 8  # RFC 1071: pad the odd byte with a zero
+    bits = (n + 1) << 3
+    while bits > 4096:
+        # Same congruence: adding the two halves (split at a multiple of 16 bits) keeps the sum
+        # modulo 0xFFFF, and shifts/masks are cheaper than dividing the whole integer.
+        k = (bits >> 1) & ~15
+        mask = _HALF_MASKS.get(k)
+        if mask is None:
+            mask = _HALF_MASKS[k] = (1 << k) - 1
+        total = (total >> k) + (total & mask)
+        bits = bits - k + 1
     x = initial + (0 if total == 0 else (total - 1) % 0xFFFF + 1)
     return 0 if x == 0 else (x - 1) % 0xFFFF + 1
 
 
-def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
+def internet_checksum(data: Buffer, initial: int = 0) -> int:
     """The RFC 1071 checksum of ``data`` (with ``initial`` added to the sum): folded and complemented."""
     return (~checksum_partial(data, initial)) & 0xFFFF
 
@@ -66,6 +118,32 @@ def pseudo_header_sum(src: int, dst: int, protocol: int, length: int) -> int:
     ``src``/``dst`` are IPv4 addresses as 32-bit ints; ``length`` is the TCP/UDP length in bytes.
     """
     return checksum_fold((src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + protocol + length)
+
+
+def _nbytes(data: Buffer) -> int:
+    return len(data) if type(data) is bytes or type(data) is bytearray else memoryview(data).nbytes
+
+
+def transport_checksum_ipv4(src: int, dst: int, protocol: int, segment: Buffer) -> int:
+    """RFC 9293 §3.1 / RFC 768: checksum over the IPv4 pseudo-header and the whole ``segment``.
+
+    With the checksum field zeroed this is the value to store (UDP sends 0 as 0xFFFF, RFC 768); over a
+    received segment it is 0 when the stored checksum is correct.
+    """
+    n = _nbytes(segment)
+    return (~checksum_partial(segment, (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+                              + protocol + n)) & 0xFFFF
+
+
+def tcp_checksum_ipv4(src: int, dst: int, segment: Buffer) -> int:
+    """TCP checksum (protocol 6) over the pseudo-header and ``segment`` (header with options + payload).
+
+    With the checksum field zeroed this is the value to store; over a received segment it is 0 when the
+    stored checksum is correct.
+    """
+    n = _nbytes(segment)
+    return (~checksum_partial(segment, (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+                              + 6 + n)) & 0xFFFF
 
 
 def checksum_update16(checksum: int, old: int, new: int) -> int:
@@ -86,7 +164,7 @@ def seq_add(a: int, n: int) -> int:
 
 
 def seq_diff(a: int, b: int) -> int:
-    """Signed distance ``a - b`` in (-2**31, 2**31]: positive when ``a`` is after ``b``."""
+    """Signed distance ``a - b`` in [-2**31, 2**31): positive when ``a`` is after ``b``."""
     d = (a - b) & _MASK32
     return d - 0x100000000 if d > 0x7FFFFFFF else d
 
@@ -118,3 +196,352 @@ def seq_max(a: int, b: int) -> int:
 
 def seq_min(a: int, b: int) -> int:
     return a if ((a - b) & _MASK32) > 0x7FFFFFFF else b
+
+
+# --- header pack/unpack helpers ---------------------------------------------------------------------
+
+_ETH = struct.Struct("!6s6sH")  # IEEE 802.3 Ethernet II: dst, src, EtherType
+_IPV4 = struct.Struct("!BBHHHBBHII")  # RFC 791 §3.1, without options
+_TCP = struct.Struct("!HHIIHHHH")  # RFC 9293 §3.1, without options (offset/flags as one word)
+_UDP = struct.Struct("!HHHH")  # RFC 768
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_U32X2 = struct.Struct("!II")
+
+
+def _pack_failed(buf: Any, off: int, size: int, exc: struct.error) -> Exception:
+    """Translate struct.pack_into's error into the compiled module's exception."""
+    try:
+        n = memoryview(buf).nbytes
+    except TypeError:  # pragma: no cover - pack_into raised TypeError itself for these
+        n = 0
+    if n - off < size:
+        return ValueError(f"buffer too small: {size} bytes at offset {off} need {off + size}, have {n}")
+    if "not an integer" in str(exc):
+        return TypeError(str(exc))
+    return OverflowError(str(exc))
+
+
+def _truncated(buf: Any, off: int, size: int) -> MalformedPacket:
+    return MalformedPacket("truncated", f"{size} bytes at offset {off}, buffer has {memoryview(buf).nbytes}")
+
+
+def _mac(mac: Any) -> bytes:
+    b = bytes(mac)
+    if len(b) != 6:
+        raise ValueError(f"a MAC address is 6 bytes, not {len(b)}")
+    return b
+
+
+def pack_ethernet(buf: bytearray | memoryview, off: int, dst: bytes, src: bytes, ethertype: int) -> int:
+    """Write a 14-byte Ethernet II header (dst MAC, src MAC, EtherType) at ``buf[off:]``; returns 14."""
+    if type(dst) is not bytes or len(dst) != 6:
+        dst = _mac(dst)
+    if type(src) is not bytes or len(src) != 6:
+        src = _mac(src)
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        _ETH.pack_into(buf, off, dst, src, ethertype)
+    except struct.error as exc:
+        raise _pack_failed(buf, off, 14, exc) from None
+    return 14
+
+
+def unpack_ethernet(buf: Buffer, off: int = 0) -> tuple[bytes, bytes, int]:
+    """``(dst: bytes, src: bytes, ethertype)`` from the 14 bytes at ``buf[off:]``."""
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        return _ETH.unpack_from(buf, off)
+    except struct.error:
+        raise _truncated(buf, off, 14) from None
+
+
+def pack_ipv4(buf: bytearray | memoryview, off: int, tos: int, total_length: int, ident: int,
+              flags_fragment: int, ttl: int, protocol: int, src: int, dst: int) -> int:
+    """Write a 20-byte IPv4 header (version 4, IHL 5) with its header checksum at ``buf[off:]``; returns 20.
+
+    ``flags_fragment`` is the 16-bit word of flags (DF 0x4000, MF 0x2000) and fragment offset (in 8-byte
+    units). ``src``/``dst`` are 32-bit ints.
+    """
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    # RFC 791 §3.1: one's complement of the one's-complement sum of the header's 16-bit words.
+    s = ((0x4500 | tos) + total_length + ident + flags_fragment + ((ttl << 8) | protocol)
+         + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF))
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    try:
+        _IPV4.pack_into(buf, off, 0x45, tos, total_length, ident, flags_fragment, ttl, protocol,
+                        ~s & 0xFFFF, src, dst)
+    except struct.error as exc:
+        raise _pack_failed(buf, off, 20, exc) from None
+    return 20
+
+
+def unpack_ipv4(buf: Buffer, off: int = 0) -> tuple[int, int, int, int, int, int, int, int, int, int]:
+    """``(version_ihl, tos, total_length, ident, flags_fragment, ttl, protocol, checksum, src, dst)``.
+
+    Reads the fixed 20 bytes at ``buf[off:]``; validates nothing but their presence.
+    """
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        return _IPV4.unpack_from(buf, off)
+    except struct.error:
+        raise _truncated(buf, off, 20) from None
+
+
+def pack_tcp(buf: bytearray | memoryview, off: int, src_port: int, dst_port: int, seq: int, ack: int,
+             header_len: int, flags: int, window: int, checksum: int, urgent: int) -> int:
+    """Write the fixed 20 bytes of a TCP header at ``buf[off:]``; returns 20.
+
+    ``header_len`` is in bytes (20..60, a multiple of 4: the data offset times 4); ``flags`` are the 12
+    bits after the data offset (reserved bits 0xF00, then CWR ECE URG ACK PSH RST SYN FIN).
+    Options (``build_tcp_options``) go at ``off + 20``.
+    """
+    if header_len < 20 or header_len > 60 or header_len & 3:
+        raise ValueError(f"TCP header length must be 20..60 and a multiple of 4, not {header_len}")
+    if flags > 0xFFF:
+        raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        _TCP.pack_into(buf, off, src_port, dst_port, seq, ack, (header_len << 10) | flags, window, checksum,
+                       urgent)
+    except struct.error as exc:
+        raise _pack_failed(buf, off, 20, exc) from None
+    return 20
+
+
+def unpack_tcp(buf: Buffer, off: int = 0) -> tuple[int, int, int, int, int, int, int, int, int]:
+    """``(src_port, dst_port, seq, ack, header_len, flags, window, checksum, urgent)`` of ``buf[off:]``.
+
+    ``header_len`` is the data offset in bytes (not checked against the buffer); ``flags`` are 12 bits
+    (mask with 0xFF for the eight defined flags; RFC 9293 §3.1 says reserved bits are ignored).
+    """
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        sp, dp, seq, ack, word, window, checksum, urgent = _TCP.unpack_from(buf, off)
+    except struct.error:
+        raise _truncated(buf, off, 20) from None
+    return sp, dp, seq, ack, (word >> 12) << 2, word & 0xFFF, window, checksum, urgent
+
+
+def pack_udp(buf: bytearray | memoryview, off: int, src_port: int, dst_port: int, length: int,
+             checksum: int) -> int:
+    """Write an 8-byte UDP header at ``buf[off:]``; returns 8."""
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        _UDP.pack_into(buf, off, src_port, dst_port, length, checksum)
+    except struct.error as exc:
+        raise _pack_failed(buf, off, 8, exc) from None
+    return 8
+
+
+def unpack_udp(buf: Buffer, off: int = 0) -> tuple[int, int, int, int]:
+    """``(src_port, dst_port, length, checksum)`` from the 8 bytes at ``buf[off:]``."""
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        return _UDP.unpack_from(buf, off)
+    except struct.error:
+        raise _truncated(buf, off, 8) from None
+
+
+# --- TCP options (RFC 9293 §3.1-3.2, RFC 7323, RFC 2018) ---------------------------------------------
+
+OPT_EOL = 0
+OPT_NOP = 1
+OPT_MSS = 2  # RFC 9293 §3.7.1, length 4
+OPT_WS = 3  # RFC 7323 §2.2, length 3
+OPT_SACK_PERM = 4  # RFC 2018 §2, length 2
+OPT_SACK = 5  # RFC 2018 §3, length 2 + 8n
+OPT_TS = 8  # RFC 7323 §3.2, length 10
+TCP_OPTIONS_MAX = 40  # RFC 9293 §3.1: data offset <= 15 words
+
+TcpOptions = tuple[int | None, int | None, bool, tuple[tuple[int, int], ...], int | None, int | None]
+
+
+def parse_tcp_options(buf: Buffer, start: int, end: int) -> TcpOptions:
+    """Parse the TCP options in ``buf[start:end]``.
+
+    Returns ``(mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)``; absent options are None
+    (``sack_permitted`` False, ``sack_blocks`` ``()``); ``sack_blocks`` is a tuple of ``(left, right)``.
+    EOL ends the list, NOP is skipped, unknown kinds are skipped by their length, and a repeated option
+    overrides the earlier one. RFC 9293 §3.2 (MUST-7): an illegal option length (a missing length byte,
+    a length < 2, one running past ``end``, or a known kind with the wrong length) raises
+    ``MalformedPacket("bad_tcp_option")``; ``end`` beyond the buffer raises ``MalformedPacket("truncated")``.
+    """
+    if start < 0 or end < start:
+        raise ValueError(f"bad option range [{start}, {end})")
+    if type(buf) is not bytes:
+        buf = memoryview(buf).cast("B")
+    if end > len(buf):
+        raise MalformedPacket("truncated", f"options end at {end}, buffer has {len(buf)}")
+    mss: int | None = None
+    ws: int | None = None
+    sack_perm = False
+    sack: tuple[tuple[int, int], ...] = ()
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+    i = start
+    while i < end:
+        kind = buf[i]
+        if kind == OPT_EOL:
+            break
+        if kind == OPT_NOP:
+            i += 1
+            continue
+        if i + 1 >= end:
+            raise MalformedPacket("bad_tcp_option", f"option {kind} has no length byte")
+        ln = buf[i + 1]
+        if ln < 2 or i + ln > end:
+            raise MalformedPacket("bad_tcp_option", f"option {kind} length {ln}")
+        if kind == OPT_MSS:
+            if ln != 4:
+                raise MalformedPacket("bad_tcp_option", f"MSS length {ln}")
+            mss = (buf[i + 2] << 8) | buf[i + 3]
+        elif kind == OPT_WS:
+            if ln != 3:
+                raise MalformedPacket("bad_tcp_option", f"window scale length {ln}")
+            ws = buf[i + 2]
+        elif kind == OPT_SACK_PERM:
+            if ln != 2:
+                raise MalformedPacket("bad_tcp_option", f"SACK-permitted length {ln}")
+            sack_perm = True
+        elif kind == OPT_SACK:
+            if ln < 10 or (ln - 2) & 7:
+                raise MalformedPacket("bad_tcp_option", f"SACK length {ln}")
+            sack = tuple(_U32X2.unpack_from(buf, j) for j in range(i + 2, i + ln, 8))
+        elif kind == OPT_TS:
+            if ln != 10:
+                raise MalformedPacket("bad_tcp_option", f"timestamps length {ln}")
+            ts_val, ts_ecr = _U32X2.unpack_from(buf, i + 2)
+        i += ln
+    return mss, ws, sack_perm, sack, ts_val, ts_ecr
+
+
+def build_tcp_options(buf: bytearray | memoryview, off: int, mss: int | None, wscale: int | None,
+                      sack_permitted: bool, sack_blocks: Sequence[tuple[int, int]] | None,
+                      ts_val: int | None, ts_ecr: int | None) -> int:
+    """Write TCP options at ``buf[off:]`` in the Linux layout; returns the bytes written (a multiple of 4).
+
+    None (or False/empty) leaves an option out; ``ts_ecr`` None with ``ts_val`` set writes 0. Layout,
+    every piece 4-byte aligned so no trailing padding is ever needed:
+
+    ====================================  =========================================
+    MSS                                   ``02 04 mss:16``
+    SACK-permitted and timestamps         ``04 02 08 0a val:32 ecr:32``
+    timestamps alone                      ``01 01 08 0a val:32 ecr:32``
+    SACK-permitted alone                  ``01 01 04 02``
+    window scale                          ``01 03 03 ws``
+    SACK blocks (1..4)                    ``01 01 05 len left:32 right:32 ...``
+    ====================================  =========================================
+
+    A SYN with everything is 20 bytes (MSS, SACK_PERM+TS, NOP+WS); a data segment with timestamps is 12
+    (NOP NOP TS), plus 4 + 8n with n SACK blocks (n <= 3 with timestamps, 4 without).
+    More than 40 bytes (RFC 9293 §3.1) raises ValueError, as does a buffer without room.
+    """
+    fmt = "!"
+    args: list[Any] = []
+    if mss is not None:
+        fmt += "BBH"
+        args += (OPT_MSS, 4, mss)
+    if ts_val is not None:
+        fmt += "BBBBII"
+        if sack_permitted:
+            args += (OPT_SACK_PERM, 2, OPT_TS, 10, ts_val, 0 if ts_ecr is None else ts_ecr)
+        else:
+            args += (OPT_NOP, OPT_NOP, OPT_TS, 10, ts_val, 0 if ts_ecr is None else ts_ecr)
+    elif sack_permitted:
+        fmt += "BBBB"
+        args += (OPT_NOP, OPT_NOP, OPT_SACK_PERM, 2)
+    if wscale is not None:
+        fmt += "BBBB"
+        args += (OPT_NOP, OPT_WS, 3, wscale)
+    nblocks = 0 if sack_blocks is None else len(sack_blocks)
+    if nblocks:
+        fmt += "BBBB" + "II" * nblocks
+        args += (OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * nblocks)
+    total = struct.calcsize(fmt)
+    if total > TCP_OPTIONS_MAX:
+        raise ValueError(f"TCP options need {total} bytes, more than {TCP_OPTIONS_MAX}")
+    if nblocks:
+        for left, right in sack_blocks:  # type: ignore[union-attr]
+            args += (left, right)
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    try:
+        struct.pack_into(fmt, buf, off, *args)
+    except struct.error as exc:
+        raise _pack_failed(buf, off, total, exc) from None
+    return total
+
+
+# --- out-of-order / SACK range bookkeeping (RFC 9293 §3.10.7.4, RFC 2018) -----------------------------
+
+
+def range_insert(ranges: list[tuple[int, int]], base: int, start: int, end: int) -> int:
+    """Insert ``[start, end)`` into ``ranges`` and return how many bytes were not covered before.
+
+    ``ranges`` is a list of ``(start, end)`` sequence-number pairs, sorted by their distance from
+    ``base`` (modulo 2**32), non-overlapping and non-adjacent (touching ranges are merged); the list is
+    updated in place. Every range must lie in ``[base, base + 2**32)``; an empty range (``start == end``)
+    changes nothing. Used for the out-of-order queue (base = RCV.NXT) and the SACK scoreboard
+    (base = SND.UNA); call ``range_trim`` when the base advances.
+    """
+    so = (start - base) & _MASK32
+    eo = so + ((end - start) & _MASK32)
+    if eo == so:
+        return 0
+    n = len(ranges)
+    i = 0
+    # Skip ranges ending strictly before the new one starts (not even adjacent).
+    while i < n:
+        r0, r1 = ranges[i]
+        rs = (r0 - base) & _MASK32
+        if rs + ((r1 - r0) & _MASK32) >= so:
+            break
+        i += 1
+    ns, ne, old = so, eo, 0
+    j = i
+    while j < n:
+        r0, r1 = ranges[j]
+        rs = (r0 - base) & _MASK32
+        if rs > eo:
+            break
+        re = rs + ((r1 - r0) & _MASK32)
+        old += re - rs
+        if rs < ns:
+            ns = rs
+        if re > ne:
+            ne = re
+        j += 1
+    ranges[i:j] = [((base + ns) & _MASK32, (base + ne) & _MASK32)]
+    return ne - ns - old
+
+
+def range_trim(ranges: list[tuple[int, int]], base: int) -> int:
+    """Drop the parts of ``ranges`` before ``base`` (RFC 9293 §3.4 comparison); return the bytes dropped.
+
+    Ranges ending at or before ``base`` are removed; one straddling it starts at ``base`` afterwards.
+    """
+    dropped = 0
+    i = 0
+    for r0, r1 in ranges:
+        d = (r1 - base) & _MASK32
+        if d == 0 or d > 0x7FFFFFFF:  # seq_le(r1, base)
+            dropped += (r1 - r0) & _MASK32
+            i += 1
+            continue
+        if ((r0 - base) & _MASK32) > 0x7FFFFFFF:  # seq_lt(r0, base)
+            dropped += (base - r0) & _MASK32
+            ranges[i] = (base, r1)
+        break
+    if i:
+        del ranges[:i]
+    return dropped

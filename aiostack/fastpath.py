@@ -15,7 +15,8 @@ import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aiostack._fastpath_py import *  # noqa: F403
+    # Type checkers read the stub aiostack/_fastpath.pyi (tests check that both modules match it).
+    from aiostack._fastpath import *  # noqa: F403
 
     IMPLEMENTATION: str
 elif os.environ.get("AIOSTACK_PURE") == "1":

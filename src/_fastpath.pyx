@@ -1,12 +1,121 @@
 # cython: language_level=3
 """Compiled hot path of aiostack; the pure-Python twin is aiostack/_fastpath_py.py (same results).
 
-Read first: RFC 1071 (internet checksum), RFC 1624 (incremental update), RFC 9293 §3.4 (sequence space).
-A leaf module: it knows bytes and integers, not TCP states or asyncio.
+Read first: RFC 1071 (internet checksum), RFC 1624 (incremental update), RFC 9293 §3.1 (TCP header and
+options), §3.4 (sequence space), RFC 7323 (window scale, timestamps), RFC 2018 (SACK), RFC 791 (IPv4
+header), RFC 768 (UDP), IEEE 802.3 (Ethernet II).
+
+A leaf module: it knows bytes and integers, not TCP states or asyncio. Every function here has a twin
+of the same name, signature, results and exceptions in aiostack/_fastpath_py.py; the types are in
+aiostack/_fastpath.pyi and the full contract is documented there and in the twin.
+
+Buffers are taken through the buffer protocol directly (PyObject_GetBuffer with PyBUF_SIMPLE, or the
+bytes/bytearray storage itself): a typed memoryview costs ~100 ns to acquire, more than summing a
+1,460-byte segment.
 """
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-ctypedef int32_t int32_t_alias
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+from aiostack.errors import MalformedPacket
+
+cdef extern from *:
+    """
+    #include <string.h>
+    #include <stdint.h>
+
+    #if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    #define AIOSTACK_BIG_ENDIAN 1
+    #else
+    #define AIOSTACK_BIG_ENDIAN 0
+    #endif
+
+    /* RFC 1071 §2(B),(C): the one's-complement sum is byte-order independent and may be accumulated
+       in wider words with the carries folded in at the end. We add native-order 32-bit halves of
+       unaligned 64-bit loads (memcpy: safe at any offset) into 64-bit accumulators, fold to 16 bits
+       and swap the bytes once on a little-endian host. Chunks of 1 GiB keep the accumulators from
+       overflowing (each 16-byte step adds < 2**34 to each). */
+    static inline uint64_t aiostack_sum_native(const unsigned char *p, Py_ssize_t n) {
+        uint64_t a = 0, b = 0, c = 0, d = 0;
+        while (n >= 32) {
+            uint64_t w0, w1, w2, w3;
+            memcpy(&w0, p, 8); memcpy(&w1, p + 8, 8); memcpy(&w2, p + 16, 8); memcpy(&w3, p + 24, 8);
+            a += (w0 & 0xFFFFFFFFu) + (w0 >> 32);
+            b += (w1 & 0xFFFFFFFFu) + (w1 >> 32);
+            c += (w2 & 0xFFFFFFFFu) + (w2 >> 32);
+            d += (w3 & 0xFFFFFFFFu) + (w3 >> 32);
+            p += 32; n -= 32;
+        }
+        while (n >= 4) {
+            uint32_t w;
+            memcpy(&w, p, 4);
+            a += w;
+            p += 4; n -= 4;
+        }
+        if (n >= 2) {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            b += h;
+            p += 2; n -= 2;
+        }
+        if (n) {
+            /* RFC 1071: an odd last byte is padded with a zero byte on the right. */
+            c += AIOSTACK_BIG_ENDIAN ? ((uint64_t)p[0] << 8) : (uint64_t)p[0];
+        }
+        /* a..d are each < 2**62 here (chunked by the caller), so their sum cannot overflow. */
+        return a + b + c + d;
+    }
+
+    static inline uint32_t aiostack_fold64(uint64_t s) {
+        s = (s & 0xFFFFFFFFu) + (s >> 32);
+        s = (s & 0xFFFFFFFFu) + (s >> 32);
+        s = (s & 0xFFFFu) + (s >> 16);
+        s = (s & 0xFFFFu) + (s >> 16);
+        s = (s & 0xFFFFu) + (s >> 16);
+        return (uint32_t)s;
+    }
+
+    /* Folded (not complemented) big-endian one's-complement sum of p[0:n]. */
+    static inline uint32_t aiostack_sum16(const unsigned char *p, Py_ssize_t n) {
+        uint64_t s = 0;
+        const Py_ssize_t chunk = (Py_ssize_t)1 << 30;
+        while (n > chunk) {
+            s = aiostack_fold64(s) + aiostack_fold64(aiostack_sum_native(p, chunk));
+            p += chunk; n -= chunk;
+        }
+        s = aiostack_fold64(aiostack_fold64(s) + (uint64_t)aiostack_fold64(aiostack_sum_native(p, n)));
+        #if !AIOSTACK_BIG_ENDIAN
+        s = ((s & 0xFFu) << 8) | (s >> 8);
+        #endif
+        return (uint32_t)s;
+    }
+
+    static inline void aiostack_put16(unsigned char *p, uint32_t v) {
+        p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v;
+    }
+    static inline void aiostack_put32(unsigned char *p, uint32_t v) {
+        p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
+        p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
+    }
+    static inline uint32_t aiostack_get16(const unsigned char *p) {
+        return ((uint32_t)p[0] << 8) | p[1];
+    }
+    static inline uint32_t aiostack_get32(const unsigned char *p) {
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    }
+    """
+    uint32_t aiostack_sum16(const unsigned char *p, Py_ssize_t n) nogil
+    uint32_t aiostack_fold64(uint64_t s) nogil
+    void aiostack_put16(unsigned char *p, uint32_t v) nogil
+    void aiostack_put32(unsigned char *p, uint32_t v) nogil
+    uint32_t aiostack_get16(const unsigned char *p) nogil
+    uint32_t aiostack_get32(const unsigned char *p) nogil
+
+cdef extern from "Python.h":
+    # Declared without an exception clause so that a failure can be inspected and translated here.
+    int _GetBuffer "PyObject_GetBuffer" (object obj, Py_buffer *view, int flags)
 
 __all__ = [
     "checksum_partial",
@@ -14,6 +123,8 @@ __all__ = [
     "pseudo_header_sum",
     "checksum_fold",
     "checksum_update16",
+    "tcp_checksum_ipv4",
+    "transport_checksum_ipv4",
     "seq_add",
     "seq_diff",
     "seq_lt",
@@ -23,25 +134,102 @@ __all__ = [
     "seq_in_window",
     "seq_max",
     "seq_min",
+    "pack_ethernet",
+    "unpack_ethernet",
+    "pack_ipv4",
+    "unpack_ipv4",
+    "pack_tcp",
+    "unpack_tcp",
+    "pack_udp",
+    "unpack_udp",
+    "parse_tcp_options",
+    "build_tcp_options",
+    "range_insert",
+    "range_trim",
 ]
 
+# Header sizes (IEEE 802.3 Ethernet II; RFC 791 §3.1 IPv4 without options; RFC 9293 §3.1 TCP without
+# options; RFC 768 UDP).
+cdef enum:
+    ETH_LEN = 14
+    IPV4_LEN = 20
+    TCP_LEN = 20
+    UDP_LEN = 8
+    # RFC 9293 §3.1: at most 40 bytes of TCP options (data offset <= 15 words).
+    TCP_OPTIONS_MAX = 40
 
-cdef inline uint64_t _fold64(uint64_t s) noexcept nogil:
-    while s > 0xFFFF:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
+
+# --- buffer access ----------------------------------------------------------------------------------
 
 
-cdef uint64_t _sum_words(const uint8_t[::1] buf) noexcept nogil:
-    cdef Py_ssize_t n = buf.shape[0]
-    cdef Py_ssize_t i = 0
-    cdef uint64_t s = 0
-    while i + 1 < n:
-        s += (<uint64_t>buf[i] << 8) | buf[i + 1]
-        i += 2
-    if n & 1:
-        s += <uint64_t>buf[n - 1] << 8
-    return s
+cdef struct RBuf:
+    const uint8_t *p
+    Py_ssize_t n
+    bint held           # a Py_buffer was acquired and must be released
+
+
+cdef int _rbuf(object data, Py_buffer *view, RBuf *out) except -1:
+    """Read access to any C-contiguous buffer; bytes and bytearray without acquiring a view."""
+    if type(data) is bytes:
+        out.p = <const uint8_t *>PyBytes_AS_STRING(data)
+        out.n = PyBytes_GET_SIZE(data)
+        out.held = False
+        return 0
+    if type(data) is bytearray:
+        out.p = <const uint8_t *>PyByteArray_AS_STRING(data)
+        out.n = PyByteArray_GET_SIZE(data)
+        out.held = False
+        return 0
+    PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
+    out.p = <const uint8_t *>view.buf
+    out.n = view.len
+    out.held = True
+    return 0
+
+
+cdef inline void _rrelease(Py_buffer *view, RBuf *b) noexcept:
+    if b.held:
+        PyBuffer_Release(view)
+        b.held = False
+
+
+cdef uint8_t *_wbuf(object buf, Py_ssize_t off, Py_ssize_t need, Py_buffer *view, bint *held) except NULL:
+    """Write access to ``need`` bytes at ``off`` of a writable C-contiguous buffer."""
+    cdef uint8_t *p
+    cdef Py_ssize_t n
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    if type(buf) is bytearray:
+        p = <uint8_t *>PyByteArray_AS_STRING(buf)
+        n = PyByteArray_GET_SIZE(buf)
+        held[0] = False
+    else:
+        if _GetBuffer(buf, view, PyBUF_WRITABLE) < 0:
+            # The same error as struct.pack_into (the pure twin) raises for a read-only object.
+            raise TypeError(f"a writable buffer is required, not {type(buf).__name__}")
+        p = <uint8_t *>view.buf
+        n = view.len
+        held[0] = True
+    if n - off < need:
+        if held[0]:
+            PyBuffer_Release(view)
+            held[0] = False
+        raise ValueError(f"buffer too small: {need} bytes at offset {off} need {off + need}, have {n}")
+    return p + off
+
+
+cdef inline const uint8_t *_at(RBuf *b, Py_buffer *view, Py_ssize_t off, Py_ssize_t need) except NULL:
+    """Pointer to ``need`` readable bytes at ``off`` or MalformedPacket("truncated")."""
+    if off < 0:
+        _rrelease(view, b)
+        raise ValueError(f"negative offset {off}")
+    if b.n - off < need:
+        _rrelease(view, b)
+        raise MalformedPacket("truncated", f"{need} bytes at offset {off}, buffer has {b.n}")
+    return b.p + off
+
+
+# --- RFC 1071 checksum ------------------------------------------------------------------------------
 
 
 def checksum_fold(total):
@@ -51,62 +239,107 @@ def checksum_fold(total):
     return total
 
 
+cdef inline uint64_t _initial(object initial) except? 0xFFFFFFFFFFFFFFFF:
+    if initial < 0:
+        raise ValueError(f"initial must be a non-negative int, not {initial!r}")
+    if initial > 0xFFFFFFFFFFFF:
+        initial = checksum_fold(initial)
+    return <uint64_t>initial
+
+
+cdef uint32_t _partial(object data, uint64_t init) except? 0xFFFFFFFF:
+    cdef Py_buffer view
+    cdef uint32_t s
+    if type(data) is bytes:
+        return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyBytes_AS_STRING(data),
+                                                        PyBytes_GET_SIZE(data)) + init)
+    if type(data) is bytearray:
+        return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyByteArray_AS_STRING(data),
+                                                        PyByteArray_GET_SIZE(data)) + init)
+    if _GetBuffer(data, &view, PyBUF_SIMPLE) < 0:
+        # Not C-contiguous (e.g. a strided memoryview): sum a contiguous copy, as the twin does.
+        # For objects without the buffer protocol, memoryview() raises the TypeError.
+        data = memoryview(data).tobytes()
+        return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyBytes_AS_STRING(data),
+                                                        PyBytes_GET_SIZE(data)) + init)
+    with nogil:
+        s = aiostack_sum16(<const uint8_t *>view.buf, view.len)
+    PyBuffer_Release(&view)
+    return aiostack_fold64(<uint64_t>s + init)
+
+
 def checksum_partial(data, initial=0):
     """RFC 1071 one's-complement sum of ``data`` plus ``initial``, folded to 16 bits, not complemented."""
-    cdef const uint8_t[::1] buf
-    if isinstance(data, memoryview) and (data.ndim != 1 or data.itemsize != 1 or not data.c_contiguous):
-        data = data.cast("B") if data.c_contiguous else bytes(data)
-    buf = data
-    cdef uint64_t s
-    with nogil:
-        s = _sum_words(buf)
-    if initial > 0xFFFF:
-        initial = checksum_fold(initial)
-    return <int>_fold64(s + <uint64_t>initial)
+    cdef uint64_t init = 0 if initial is 0 else _initial(initial)
+    return _partial(data, init)
 
 
 def internet_checksum(data, initial=0):
     """The RFC 1071 checksum of ``data`` (with ``initial`` added to the sum): folded and complemented."""
-    return (~checksum_partial(data, initial)) & 0xFFFF
+    cdef uint64_t init = 0 if initial is 0 else _initial(initial)
+    return (~_partial(data, init)) & 0xFFFF
+
+
+cdef inline uint64_t _pseudo(uint32_t src, uint32_t dst, uint64_t protocol, uint64_t length) noexcept nogil:
+    return <uint64_t>(src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + protocol + length
 
 
 def pseudo_header_sum(uint32_t src, uint32_t dst, uint32_t protocol, uint32_t length):
     """Folded sum of the IPv4 pseudo-header (RFC 9293 §3.1, RFC 768) for TCP/UDP checksums."""
-    return <int>_fold64(<uint64_t>(src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
-                        + protocol + length)
+    return aiostack_fold64(_pseudo(src, dst, protocol, length))
+
+
+def transport_checksum_ipv4(uint32_t src, uint32_t dst, uint32_t protocol, segment):
+    """RFC 9293 §3.1 / RFC 768: checksum over the IPv4 pseudo-header and the whole ``segment``."""
+    cdef Py_ssize_t n = len(segment) if type(segment) is bytes or type(segment) is bytearray \
+        else memoryview(segment).nbytes
+    return (~_partial(segment, _pseudo(src, dst, protocol, <uint64_t>n))) & 0xFFFF
+
+
+def tcp_checksum_ipv4(uint32_t src, uint32_t dst, segment):
+    """TCP checksum (protocol 6) over the pseudo-header and ``segment`` (header with options + payload).
+
+    With the checksum field zeroed this is the value to store; over a received segment it is 0 when the
+    stored checksum is correct.
+    """
+    cdef Py_ssize_t n = len(segment) if type(segment) is bytes or type(segment) is bytearray \
+        else memoryview(segment).nbytes
+    return (~_partial(segment, _pseudo(src, dst, 6, <uint64_t>n))) & 0xFFFF
 
 
 def checksum_update16(uint32_t checksum, uint32_t old, uint32_t new):
     """RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')."""
     cdef uint64_t s = (~checksum & 0xFFFF) + (~old & 0xFFFF) + (new & 0xFFFF)
-    return <int>((~_fold64(s)) & 0xFFFF)
+    return (~aiostack_fold64(s)) & 0xFFFF
 
 
 # --- sequence arithmetic modulo 2**32 (RFC 9293 §3.4) ---------------------------------------------
 
 
 def seq_add(uint32_t a, int64_t n):
+    """``a + n`` modulo 2**32 (``n`` may be negative)."""
     return <uint32_t>(a + n)
 
 
 def seq_diff(uint32_t a, uint32_t b):
-    return <int>(<int32_t_alias>(a - b))
+    """Signed distance ``a - b`` in [-2**31, 2**31): positive when ``a`` is after ``b``."""
+    return <int32_t>(a - b)
 
 
 def seq_lt(uint32_t a, uint32_t b):
-    return <int>(<int32_t_alias>(a - b)) < 0
+    return <int32_t>(a - b) < 0
 
 
 def seq_le(uint32_t a, uint32_t b):
-    return <int>(<int32_t_alias>(a - b)) <= 0
+    return <int32_t>(a - b) <= 0
 
 
 def seq_gt(uint32_t a, uint32_t b):
-    return <int>(<int32_t_alias>(a - b)) > 0
+    return <int32_t>(a - b) > 0
 
 
 def seq_ge(uint32_t a, uint32_t b):
-    return <int>(<int32_t_alias>(a - b)) >= 0
+    return <int32_t>(a - b) >= 0
 
 
 def seq_in_window(uint32_t seq, uint32_t start, uint64_t size):
@@ -115,8 +348,417 @@ def seq_in_window(uint32_t seq, uint32_t start, uint64_t size):
 
 
 def seq_max(uint32_t a, uint32_t b):
-    return b if <int32_t_alias>(a - b) < 0 else a
+    return b if <int32_t>(a - b) < 0 else a
 
 
 def seq_min(uint32_t a, uint32_t b):
-    return a if <int32_t_alias>(a - b) < 0 else b
+    return a if <int32_t>(a - b) < 0 else b
+
+
+# --- Ethernet II (IEEE 802.3 §3.2.6) ----------------------------------------------------------------
+
+
+def pack_ethernet(buf, Py_ssize_t off, dst, src, uint16_t ethertype):
+    """Write a 14-byte Ethernet II header (dst MAC, src MAC, EtherType) at ``buf[off:]``; returns 14."""
+    cdef Py_buffer view
+    cdef bint held
+    if type(dst) is not bytes or PyBytes_GET_SIZE(dst) != 6:
+        dst = _mac(dst)
+    if type(src) is not bytes or PyBytes_GET_SIZE(src) != 6:
+        src = _mac(src)
+    cdef uint8_t *p = _wbuf(buf, off, ETH_LEN, &view, &held)
+    cdef const char *d = PyBytes_AS_STRING(dst)
+    cdef const char *s = PyBytes_AS_STRING(src)
+    cdef int i
+    for i in range(6):
+        p[i] = <uint8_t>d[i]
+        p[6 + i] = <uint8_t>s[i]
+    aiostack_put16(p + 12, ethertype)
+    if held:
+        PyBuffer_Release(&view)
+    return ETH_LEN
+
+
+cdef bytes _mac(object mac):
+    b = bytes(mac)
+    if len(b) != 6:
+        raise ValueError(f"a MAC address is 6 bytes, not {len(b)}")
+    return b
+
+
+def unpack_ethernet(buf, Py_ssize_t off=0):
+    """``(dst: bytes, src: bytes, ethertype)`` from the 14 bytes at ``buf[off:]``."""
+    cdef Py_buffer view
+    cdef RBuf b
+    _rbuf(buf, &view, &b)
+    cdef const uint8_t *p = _at(&b, &view, off, ETH_LEN)
+    r = (PyBytes_FromStringAndSize(<const char *>p, 6), PyBytes_FromStringAndSize(<const char *>p + 6, 6),
+         aiostack_get16(p + 12))
+    _rrelease(&view, &b)
+    return r
+
+
+# --- IPv4 (RFC 791 §3.1) ----------------------------------------------------------------------------
+
+
+def pack_ipv4(buf, Py_ssize_t off, uint8_t tos, uint16_t total_length, uint16_t ident, uint16_t flags_fragment,
+              uint8_t ttl, uint8_t protocol, uint32_t src, uint32_t dst):
+    """Write a 20-byte IPv4 header (version 4, IHL 5) with its header checksum at ``buf[off:]``; returns 20.
+
+    ``flags_fragment`` is the 16-bit word of flags (DF 0x4000, MF 0x2000) and fragment offset (in 8-byte
+    units). ``src``/``dst`` are 32-bit ints.
+    """
+    cdef Py_buffer view
+    cdef bint held
+    cdef uint8_t *p = _wbuf(buf, off, IPV4_LEN, &view, &held)
+    # RFC 791 §3.1: the checksum is the one's complement of the one's-complement sum of the header's
+    # 16-bit words, computed with the checksum field zero.
+    cdef uint64_t s = (0x4500 | tos) + total_length + ident + flags_fragment + ((<uint32_t>ttl << 8) | protocol) \
+        + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+    p[0] = 0x45
+    p[1] = tos
+    aiostack_put16(p + 2, total_length)
+    aiostack_put16(p + 4, ident)
+    aiostack_put16(p + 6, flags_fragment)
+    p[8] = ttl
+    p[9] = protocol
+    aiostack_put16(p + 10, (~aiostack_fold64(s)) & 0xFFFF)
+    aiostack_put32(p + 12, src)
+    aiostack_put32(p + 16, dst)
+    if held:
+        PyBuffer_Release(&view)
+    return IPV4_LEN
+
+
+def unpack_ipv4(buf, Py_ssize_t off=0):
+    """``(version_ihl, tos, total_length, ident, flags_fragment, ttl, protocol, checksum, src, dst)``.
+
+    Reads the fixed 20 bytes at ``buf[off:]``; validates nothing but their presence.
+    """
+    cdef Py_buffer view
+    cdef RBuf b
+    _rbuf(buf, &view, &b)
+    cdef const uint8_t *p = _at(&b, &view, off, IPV4_LEN)
+    r = (p[0], p[1], aiostack_get16(p + 2), aiostack_get16(p + 4), aiostack_get16(p + 6), p[8], p[9],
+         aiostack_get16(p + 10), aiostack_get32(p + 12), aiostack_get32(p + 16))
+    _rrelease(&view, &b)
+    return r
+
+
+# --- TCP (RFC 9293 §3.1) ----------------------------------------------------------------------------
+
+
+def pack_tcp(buf, Py_ssize_t off, uint16_t src_port, uint16_t dst_port, uint32_t seq, uint32_t ack,
+             uint32_t header_len, uint32_t flags, uint16_t window, uint16_t checksum, uint16_t urgent):
+    """Write the fixed 20 bytes of a TCP header at ``buf[off:]``; returns 20.
+
+    ``header_len`` is in bytes (20..60, a multiple of 4: the data offset times 4); ``flags`` are the 12
+    bits after the data offset (reserved bits 0xF00, then CWR ECE URG ACK PSH RST SYN FIN).
+    Options (``build_tcp_options``) go at ``off + 20``.
+    """
+    cdef Py_buffer view
+    cdef bint held
+    if header_len < 20 or header_len > 60 or header_len & 3:
+        raise ValueError(f"TCP header length must be 20..60 and a multiple of 4, not {header_len}")
+    if flags > 0xFFF:
+        raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
+    cdef uint8_t *p = _wbuf(buf, off, TCP_LEN, &view, &held)
+    aiostack_put16(p, src_port)
+    aiostack_put16(p + 2, dst_port)
+    aiostack_put32(p + 4, seq)
+    aiostack_put32(p + 8, ack)
+    aiostack_put16(p + 12, ((header_len >> 2) << 12) | flags)
+    aiostack_put16(p + 14, window)
+    aiostack_put16(p + 16, checksum)
+    aiostack_put16(p + 18, urgent)
+    if held:
+        PyBuffer_Release(&view)
+    return TCP_LEN
+
+
+def unpack_tcp(buf, Py_ssize_t off=0):
+    """``(src_port, dst_port, seq, ack, header_len, flags, window, checksum, urgent)`` of ``buf[off:]``.
+
+    ``header_len`` is the data offset in bytes (not checked against the buffer); ``flags`` are 12 bits
+    (mask with 0xFF for the eight defined flags; RFC 9293 §3.1 says reserved bits are ignored).
+    """
+    cdef Py_buffer view
+    cdef RBuf b
+    _rbuf(buf, &view, &b)
+    cdef const uint8_t *p = _at(&b, &view, off, TCP_LEN)
+    r = (aiostack_get16(p), aiostack_get16(p + 2), aiostack_get32(p + 4), aiostack_get32(p + 8),
+         (p[12] >> 4) << 2, aiostack_get16(p + 12) & 0xFFF, aiostack_get16(p + 14), aiostack_get16(p + 16),
+         aiostack_get16(p + 18))
+    _rrelease(&view, &b)
+    return r
+
+
+# --- UDP (RFC 768) ----------------------------------------------------------------------------------
+
+
+def pack_udp(buf, Py_ssize_t off, uint16_t src_port, uint16_t dst_port, uint16_t length, uint16_t checksum):
+    """Write an 8-byte UDP header at ``buf[off:]``; returns 8."""
+    cdef Py_buffer view
+    cdef bint held
+    cdef uint8_t *p = _wbuf(buf, off, UDP_LEN, &view, &held)
+    aiostack_put16(p, src_port)
+    aiostack_put16(p + 2, dst_port)
+    aiostack_put16(p + 4, length)
+    aiostack_put16(p + 6, checksum)
+    if held:
+        PyBuffer_Release(&view)
+    return UDP_LEN
+
+
+def unpack_udp(buf, Py_ssize_t off=0):
+    """``(src_port, dst_port, length, checksum)`` from the 8 bytes at ``buf[off:]``."""
+    cdef Py_buffer view
+    cdef RBuf b
+    _rbuf(buf, &view, &b)
+    cdef const uint8_t *p = _at(&b, &view, off, UDP_LEN)
+    r = (aiostack_get16(p), aiostack_get16(p + 2), aiostack_get16(p + 4), aiostack_get16(p + 6))
+    _rrelease(&view, &b)
+    return r
+
+
+# --- TCP options (RFC 9293 §3.1-3.2, RFC 7323, RFC 2018) ---------------------------------------------
+
+# RFC 9293 §3.2 option kinds.
+cdef enum:
+    OPT_EOL = 0
+    OPT_NOP = 1
+    OPT_MSS = 2        # RFC 9293 §3.7.1, length 4
+    OPT_WS = 3         # RFC 7323 §2.2, length 3
+    OPT_SACK_PERM = 4  # RFC 2018 §2, length 2
+    OPT_SACK = 5       # RFC 2018 §3, length 2 + 8n
+    OPT_TS = 8         # RFC 7323 §3.2, length 10
+
+
+def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
+    """Parse the TCP options in ``buf[start:end]``.
+
+    Returns ``(mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)``; absent options are None
+    (``sack_permitted`` False, ``sack_blocks`` ``()``); ``sack_blocks`` is a tuple of ``(left, right)``.
+    EOL ends the list, NOP is skipped, unknown kinds are skipped by their length, and a repeated option
+    overrides the earlier one. RFC 9293 §3.2 (MUST-7): an illegal option length (a missing length byte,
+    a length < 2, one running past ``end``, or a known kind with the wrong length) raises
+    ``MalformedPacket("bad_tcp_option")``; ``end`` beyond the buffer raises ``MalformedPacket("truncated")``.
+    """
+    cdef Py_buffer view
+    cdef RBuf b
+    cdef Py_ssize_t i, ln, k, nblocks
+    cdef uint8_t kind
+    cdef const uint8_t *p
+    cdef int32_t mss = -1, ws = -1
+    cdef bint sack_perm = False, have_ts = False
+    cdef uint32_t ts_val = 0, ts_ecr = 0
+    cdef str bad = None
+    sack = ()
+    if start < 0 or end < start:
+        raise ValueError(f"bad option range [{start}, {end})")
+    _rbuf(buf, &view, &b)
+    if end > b.n:
+        _rrelease(&view, &b)
+        raise MalformedPacket("truncated", f"options end at {end}, buffer has {b.n}")
+    p = b.p
+    i = start
+    while i < end:
+        kind = p[i]
+        if kind == OPT_EOL:
+            break
+        if kind == OPT_NOP:
+            i += 1
+            continue
+        if i + 1 >= end:
+            bad = f"option {kind} has no length byte"
+            break
+        ln = p[i + 1]
+        if ln < 2 or i + ln > end:
+            bad = f"option {kind} length {ln}"
+            break
+        if kind == OPT_MSS:
+            if ln != 4:
+                bad = f"MSS length {ln}"
+                break
+            mss = aiostack_get16(p + i + 2)
+        elif kind == OPT_WS:
+            if ln != 3:
+                bad = f"window scale length {ln}"
+                break
+            ws = p[i + 2]
+        elif kind == OPT_SACK_PERM:
+            if ln != 2:
+                bad = f"SACK-permitted length {ln}"
+                break
+            sack_perm = True
+        elif kind == OPT_SACK:
+            if ln < 10 or (ln - 2) & 7:
+                bad = f"SACK length {ln}"
+                break
+            nblocks = (ln - 2) >> 3
+            sack = tuple([(aiostack_get32(p + i + 2 + 8 * k), aiostack_get32(p + i + 6 + 8 * k))
+                          for k in range(nblocks)])
+        elif kind == OPT_TS:
+            if ln != 10:
+                bad = f"timestamps length {ln}"
+                break
+            have_ts = True
+            ts_val = aiostack_get32(p + i + 2)
+            ts_ecr = aiostack_get32(p + i + 6)
+        i += ln
+    _rrelease(&view, &b)
+    if bad is not None:
+        raise MalformedPacket("bad_tcp_option", bad)
+    return (None if mss < 0 else mss, None if ws < 0 else ws, sack_perm, sack,
+            ts_val if have_ts else None, ts_ecr if have_ts else None)
+
+
+def build_tcp_options(buf, Py_ssize_t off, mss, wscale, bint sack_permitted, sack_blocks, ts_val, ts_ecr):
+    """Write TCP options at ``buf[off:]`` in the Linux layout; returns the bytes written (a multiple of 4).
+
+    None (or False/empty) leaves an option out; ``ts_ecr`` None with ``ts_val`` set writes 0. Layout,
+    every piece 4-byte aligned so no trailing padding is ever needed:
+
+    ====================================  =========================================
+    MSS                                   ``02 04 mss:16``
+    SACK-permitted and timestamps         ``04 02 08 0a val:32 ecr:32``
+    timestamps alone                      ``01 01 08 0a val:32 ecr:32``
+    SACK-permitted alone                  ``01 01 04 02``
+    window scale                          ``01 03 03 ws``
+    SACK blocks (1..4)                    ``01 01 05 len left:32 right:32 ...``
+    ====================================  =========================================
+
+    A SYN with everything is 20 bytes (MSS, SACK_PERM+TS, NOP+WS); a data segment with timestamps is 12
+    (NOP NOP TS), plus 4 + 8n with n SACK blocks (n <= 3 with timestamps, 4 without).
+    More than 40 bytes (RFC 9293 §3.1) raises ValueError, as does a buffer without room.
+    """
+    cdef Py_buffer view
+    cdef bint held
+    cdef Py_ssize_t total = 0, nblocks, k
+    cdef int32_t c_mss = -1, c_ws = -1
+    cdef uint32_t c_tsv = 0, c_tse = 0
+    cdef bint ts = ts_val is not None
+    cdef uint32_t lefts[4]
+    cdef uint32_t rights[4]
+    if mss is not None:
+        c_mss = <uint16_t>mss
+        total += 4
+    if ts:
+        c_tsv = <uint32_t>ts_val
+        if ts_ecr is not None:
+            c_tse = <uint32_t>ts_ecr
+        total += 12
+    elif sack_permitted:
+        total += 4
+    if wscale is not None:
+        c_ws = <uint8_t>wscale
+        total += 4
+    nblocks = 0 if sack_blocks is None else len(sack_blocks)
+    if nblocks:
+        total += 4 + 8 * nblocks
+    if total > TCP_OPTIONS_MAX:
+        raise ValueError(f"TCP options need {total} bytes, more than {TCP_OPTIONS_MAX}")
+    for k in range(nblocks):
+        left, right = sack_blocks[k]
+        lefts[k] = <uint32_t>left
+        rights[k] = <uint32_t>right
+    cdef uint8_t *p = _wbuf(buf, off, total, &view, &held)
+    cdef uint8_t *q = p
+    if c_mss >= 0:
+        q[0] = OPT_MSS; q[1] = 4
+        aiostack_put16(q + 2, <uint32_t>c_mss)
+        q += 4
+    if ts:
+        if sack_permitted:
+            q[0] = OPT_SACK_PERM; q[1] = 2
+        else:
+            q[0] = OPT_NOP; q[1] = OPT_NOP
+        q[2] = OPT_TS; q[3] = 10
+        aiostack_put32(q + 4, c_tsv)
+        aiostack_put32(q + 8, c_tse)
+        q += 12
+    elif sack_permitted:
+        q[0] = OPT_NOP; q[1] = OPT_NOP; q[2] = OPT_SACK_PERM; q[3] = 2
+        q += 4
+    if c_ws >= 0:
+        q[0] = OPT_NOP; q[1] = OPT_WS; q[2] = 3; q[3] = <uint8_t>c_ws
+        q += 4
+    if nblocks:
+        q[0] = OPT_NOP; q[1] = OPT_NOP; q[2] = OPT_SACK; q[3] = <uint8_t>(2 + 8 * nblocks)
+        q += 4
+        for k in range(nblocks):
+            aiostack_put32(q, lefts[k])
+            aiostack_put32(q + 4, rights[k])
+            q += 8
+    if held:
+        PyBuffer_Release(&view)
+    return total
+
+
+# --- out-of-order / SACK range bookkeeping (RFC 9293 §3.10.7.4, RFC 2018) -----------------------------
+
+
+def range_insert(list ranges, uint32_t base, uint32_t start, uint32_t end):
+    """Insert ``[start, end)`` into ``ranges`` and return how many bytes were not covered before.
+
+    ``ranges`` is a list of ``(start, end)`` sequence-number pairs, sorted by their distance from
+    ``base`` (modulo 2**32), non-overlapping and non-adjacent (touching ranges are merged); the list is
+    updated in place. Every range must lie in ``[base, base + 2**32)``; an empty range (``start == end``)
+    changes nothing. Used for the out-of-order queue (base = RCV.NXT) and the SACK scoreboard
+    (base = SND.UNA); call ``range_trim`` when the base advances.
+    """
+    cdef uint64_t so = <uint32_t>(start - base)
+    cdef uint64_t eo = so + <uint32_t>(end - start)
+    cdef uint64_t rs, re, ns, ne, old = 0
+    cdef Py_ssize_t n = len(ranges), i = 0, j
+    cdef uint32_t r0, r1
+    if eo == so:
+        return 0
+    # Skip ranges ending strictly before the new one starts (not even adjacent).
+    while i < n:
+        r0, r1 = ranges[i]
+        rs = <uint32_t>(r0 - base)
+        re = rs + <uint32_t>(r1 - r0)
+        if re >= so:
+            break
+        i += 1
+    ns = so
+    ne = eo
+    j = i
+    while j < n:
+        r0, r1 = ranges[j]
+        rs = <uint32_t>(r0 - base)
+        if rs > eo:
+            break
+        re = rs + <uint32_t>(r1 - r0)
+        old += re - rs
+        if rs < ns:
+            ns = rs
+        if re > ne:
+            ne = re
+        j += 1
+    ranges[i:j] = [(<uint32_t>(base + ns), <uint32_t>(base + ne))]
+    return ne - ns - old
+
+
+def range_trim(list ranges, uint32_t base):
+    """Drop the parts of ``ranges`` before ``base`` (RFC 9293 §3.4 comparison); return the bytes dropped.
+
+    Ranges ending at or before ``base`` are removed; one straddling it starts at ``base`` afterwards.
+    """
+    cdef Py_ssize_t n = len(ranges), i = 0
+    cdef uint64_t dropped = 0
+    cdef uint32_t r0, r1
+    while i < n:
+        r0, r1 = ranges[i]
+        if <int32_t>(r1 - base) <= 0:
+            dropped += <uint32_t>(r1 - r0)
+            i += 1
+            continue
+        if <int32_t>(r0 - base) < 0:
+            dropped += <uint32_t>(base - r0)
+            ranges[i] = (base, r1)
+        break
+    if i:
+        del ranges[:i]
+    return dropped
