@@ -107,6 +107,31 @@ def test_kernel_workloads_in_process() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.timeout(60)
+def test_bulk_sink_and_source_in_process() -> None:
+    async def main() -> None:
+        ep = wl.kernel_endpoints()
+        server, port, result = await wl.start_bulk_sink(ep, 5 * 65536 + 3)
+        try:
+            sent = await wl.bulk_source(ep, port, 5 * 65536 + 3)
+            got = await result
+        finally:
+            server.close()
+            await server.wait_closed()
+        assert sent["bytes"] == got["bytes"] == 5 * 65536 + 3 and got["verified"]
+
+        server, port, result = await wl.start_bulk_sink(ep, 5 * 65536 + 4)  # one byte short
+        try:
+            await wl.bulk_source(ep, port, 5 * 65536 + 3)
+            with pytest.raises(wl.IntegrityError):
+                await result
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+
+
 # -- the CLI --------------------------------------------------------------------------------------------
 @pytest.mark.timeout(300)
 def test_bench_cli_rows(tmp_path: pathlib.Path) -> None:

@@ -198,6 +198,67 @@ async def bulk(ep: Endpoints, total_bytes: int, *, write_size: int = WRITE_SIZE,
             "verified": True}
 
 
+async def start_bulk_sink(ep: Endpoints, total_bytes: int, *, read_size: int = READ_SIZE,
+                          ) -> tuple[Any, int, asyncio.Future[dict[str, Any]]]:
+    """A server that takes one bulk transfer from any peer (another process, the kernel) and checks it.
+
+    Returns ``(server, port, result)``; ``result`` resolves to the receiver's numbers (MB/s from accept
+    to EOF, like the kernel peer in :mod:`aiostack.tools.kernelnet`) or to :class:`IntegrityError`.
+    The caller closes the server.
+    """
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if result.done():  # one transfer per sink
+            writer.close()
+            return
+        t0 = time.perf_counter()
+        checker = PatternChecker(read_size)
+        try:
+            read = reader.read
+            feed = checker.feed
+            while True:
+                data = await read(read_size)
+                if not data:
+                    break
+                feed(data)
+            seconds = time.perf_counter() - t0
+            checker.check(total_bytes)
+            if not result.done():
+                result.set_result({"value": checker.pos / seconds / 1e6, "unit": "MB/s", "bytes": checker.pos,
+                                   "seconds": seconds, "verified": True})
+        except Exception as exc:
+            if not result.done():
+                result.set_exception(exc)
+        finally:
+            await _close_writer(writer)
+
+    server = await ep.start_server(handle, ep.server_host, ep.port)
+    return server, _server_port(server, ep.port), result
+
+
+async def bulk_source(ep: Endpoints, port: int, total_bytes: int, *,
+                      write_size: int = WRITE_SIZE) -> dict[str, Any]:
+    """Send one bulk transfer to ``ep.connect_host:port`` (a sink elsewhere), then wait for its close."""
+    reader, writer = await ep.open_connection(ep.connect_host, port)
+    try:
+        t0 = time.perf_counter()
+        write = writer.write
+        drain = writer.drain
+        for chunk in pattern_chunks(total_bytes, write_size):
+            write(chunk)
+            await drain()
+        writer.write_eof()
+        tail = await reader.read()
+        seconds = time.perf_counter() - t0
+    finally:
+        await _close_writer(writer)
+    if tail:
+        raise IntegrityError(f"the sink sent {len(tail)} unexpected bytes")
+    return {"bytes": total_bytes, "seconds": seconds}
+
+
 async def pingpong(ep: Endpoints, rounds: int, *, size: int = 64) -> dict[str, Any]:
     """Request/response of ``size``-byte messages echoed by the server. Value: round trips/s."""
     pat = pattern(size)
