@@ -10,7 +10,7 @@ Conventions shared with the compiled module:
 - Buffers are bytes, bytearray, memoryview or any C-contiguous buffer; ``off`` is a byte offset.
 - ``pack_*`` write into a preallocated writable buffer and return the number of bytes written. A
   negative offset or a buffer without room raises ValueError; a read-only buffer TypeError; a field
-  out of range OverflowError (TypeError for a non-int).
+  out of range OverflowError.
 - ``unpack_*`` read from any buffer at an offset and raise ``MalformedPacket("truncated")`` when it is
   too short (ValueError for a negative offset); they never raise IndexError or struct.error.
 """

@@ -17,6 +17,7 @@ bytes/bytearray storage itself): a typed memoryview costs ~100 ns to acquire, mo
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_Clear
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from aiostack.errors import MalformedPacket
@@ -205,6 +206,7 @@ cdef uint8_t *_wbuf(object buf, Py_ssize_t off, Py_ssize_t need, Py_buffer *view
         held[0] = False
     else:
         if _GetBuffer(buf, view, PyBUF_WRITABLE) < 0:
+            PyErr_Clear()
             # The same error as struct.pack_into (the pure twin) raises for a read-only object.
             raise TypeError(f"a writable buffer is required, not {type(buf).__name__}")
         p = <uint8_t *>view.buf
@@ -259,6 +261,7 @@ cdef uint32_t _partial(object data, uint64_t init) except? 0xFFFFFFFF:
     if _GetBuffer(data, &view, PyBUF_SIMPLE) < 0:
         # Not C-contiguous (e.g. a strided memoryview): sum a contiguous copy, as the twin does.
         # For objects without the buffer protocol, memoryview() raises the TypeError.
+        PyErr_Clear()
         data = memoryview(data).tobytes()
         return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyBytes_AS_STRING(data),
                                                         PyBytes_GET_SIZE(data)) + init)
