@@ -105,3 +105,18 @@ def test_summarize_never_raises_on_garbage() -> None:
             b = bytearray(f)
             b[rng.randrange(len(b))] = rng.randrange(256)
             assert isinstance(summarize(bytes(b)), str)
+
+
+def test_offload_frame_written_as_plain_frame_and_traced(tmp_path: Path) -> None:
+    vnet = pytest.importorskip("aiostack.wire.vnet")
+    f = sample_frames()[5]
+    of = vnet.OffloadFrame(memoryview(f), flags=vnet.NEEDS_CSUM, csum_start=34, csum_offset=16)
+    path = tmp_path / "off.pcap"
+    pc = PcapFile.open(str(path))
+    pc.write(of, 7)
+    pc.close()
+    assert [bytes(p) for p in scapy_all.rdpcap(str(path))] == [f]
+    lines: list[str] = []
+    pair = LoopbackPair()
+    Tracer(pair.a, sink=lines.append, clock=lambda: 0, formatter=summarize).send_batch([of])
+    assert "Flags [P.]" in lines[0] and "[vnet flags 1 gso 0/0]" in lines[0]

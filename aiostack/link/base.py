@@ -94,7 +94,7 @@ def frame_data(frame: Frame) -> bytes | bytearray | memoryview:
     """The Ethernet frame bytes of a frame item (the plain frame of an ``OffloadFrame``)."""
     if isinstance(frame, (bytes, bytearray, memoryview)):
         return frame
-    return frame.frame  # OffloadFrame: its Ethernet frame, without the virtio-net header
+    return frame.data  # OffloadFrame: its Ethernet frame, without the virtio-net header
 
 
 def frame_len(frame: Frame) -> int:
@@ -103,7 +103,7 @@ def frame_len(frame: Frame) -> int:
         return frame.nbytes
     if isinstance(frame, (bytes, bytearray)):
         return len(frame)
-    data = frame.frame
+    data = frame.data
     return data.nbytes if isinstance(data, memoryview) else len(data)
 
 

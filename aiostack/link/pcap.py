@@ -54,8 +54,8 @@ class PcapFile:
         self.records = 0
 
     @classmethod
-    def open(cls, path: str, **kwargs: int) -> PcapFile:
-        return cls(open(path, "wb"), **kwargs)  # noqa: SIM115 - closed by close()
+    def open(cls, path: str, *, snaplen: int = DEFAULT_SNAPLEN, buffer_bytes: int = 1 << 20) -> PcapFile:
+        return cls(open(path, "wb"), snaplen=snaplen, buffer_bytes=buffer_bytes)  # noqa: SIM115
 
     def write(self, frame: Frame, now_us: int) -> None:
         if self._file is None:

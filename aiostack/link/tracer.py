@@ -8,11 +8,12 @@ never raises: a header it cannot read is shown as ``truncated``.
 
 from __future__ import annotations
 
+import importlib
 import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TextIO, cast
 
 from aiostack.link.base import Device, Frame, frame_data, is_offload
 from aiostack.link.middleware import Middleware
@@ -95,13 +96,13 @@ def summarize(frame: bytes | bytearray | memoryview) -> str:
 def _default_formatter() -> Callable[[bytes | bytearray | memoryview], str]:
     """``aiostack.wire.pretty``'s frame formatter when the wire layer has one, else ``summarize``."""
     try:
-        from aiostack.wire import pretty
+        pretty = importlib.import_module("aiostack.wire.pretty")
     except ImportError:
         return summarize
     for name in ("pretty_frame", "frame_summary", "format_frame", "summarize_frame"):
         fn = getattr(pretty, name, None)
         if callable(fn):
-            return fn  # type: ignore[no-any-return]
+            return cast(Callable[[bytes | bytearray | memoryview], str], fn)
     return summarize
 
 
@@ -134,7 +135,8 @@ class Tracer(Middleware):
         except Exception as exc:  # a formatter must never break the data path
             text = f"undecodable frame ({exc.__class__.__name__})"
         if is_offload(f):
-            text += f" [offload {f!r}]" if not hasattr(f, "gso_size") else f" [gso {f.gso_size}]"  # type: ignore[union-attr]
+            # virtio-net metadata: checksum flags, GSO type and segment size (like tcpdump's "gso" hints)
+            text += f" [vnet flags {getattr(f, 'flags', 0)} gso {getattr(f, 'gso_type', 0)}/{getattr(f, 'gso_size', 0)}]"
         return f"{now // 1_000_000}.{now % 1_000_000:06d} {direction} {text}"
 
     def receive_batch(self, max_frames: int) -> list[Frame]:
