@@ -1,0 +1,512 @@
+"""The host's TCP tables and the TCP per-packet path (demux in, headers and GSO frames out).
+
+Read first: RFC 9293 §3.1 (header), §3.10.7.1 (a segment for no connection gets a RST), §3.8.5
+(the 4-tuple identifies a connection), RFC 1191 §6.3 (path MTU for TCP), RFC 5927 §4.1 (check an ICMP
+error's quoted sequence number), virtio 1.2 §5.1.6.2 (GSO_TCPV4 / NEEDS_CSUM transmit offload).
+
+Hot path habits: one ``bytearray`` per frame, headers packed straight into it, the payload copied in once
+from the engine's memoryview, no frozen header objects per data segment.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import itertools
+import struct
+from typing import TYPE_CHECKING, Any
+
+from aiostack.config import IpConfig, TcpConfig
+from aiostack.core import icmp as icmpmod
+from aiostack.core.interface import Interface, format_ipv4, to_ip
+from aiostack.core.ipv4 import ETH_LEN, write_ipv4_header
+from aiostack.core.ports import PortAllocator
+from aiostack.core.tcp.segment import Segment
+from aiostack.errors import AddressInUse, MalformedPacket
+from aiostack.fastpath import checksum_partial, pseudo_header_sum
+from aiostack.stats import Counters
+from aiostack.wire.tcp import parse_options
+
+PROTO_TCP = 6
+FLAG_DF = 0x4000
+IP_TCP_HEADERS = 40  # RFC 9293 §3.7.1: MSS = MTU - 20 (IP) - 20 (TCP)
+TCP_CSUM_OFFSET = 16
+
+_TCP = struct.Struct("!HHIIBBHHH")
+_OPT_MSS = struct.Struct("!BBH")
+_OPT_TS = struct.Struct("!BBBBII")
+_OPT4 = struct.Struct("!BBBB")
+_EDGES = struct.Struct("!II")
+
+# Options laid out as Linux does (and as aiostack.wire.tcp.TcpRepr.emit does): MSS, [sackOK|NOP NOP] TS,
+# else NOP NOP sackOK, NOP wscale, NOP NOP SACK blocks.
+
+
+def _options_len(seg: Segment) -> int:
+    n = 4 if seg.mss is not None else 0
+    if seg.ts_val is not None:
+        n += 12
+    elif seg.sack_permitted:
+        n += 4
+    if seg.wscale is not None:
+        n += 4
+    if seg.sack_blocks:
+        n += 4 + 8 * len(seg.sack_blocks)
+    return n
+
+
+def _write_options(buf: bytearray, i: int, seg: Segment) -> None:
+    if seg.mss is not None:
+        _OPT_MSS.pack_into(buf, i, 2, 4, seg.mss)
+        i += 4
+    if seg.ts_val is not None:
+        ecr = seg.ts_ecr or 0
+        if seg.sack_permitted:
+            _OPT_TS.pack_into(buf, i, 4, 2, 8, 10, seg.ts_val, ecr)
+        else:
+            _OPT_TS.pack_into(buf, i, 1, 1, 8, 10, seg.ts_val, ecr)
+        i += 12
+    elif seg.sack_permitted:
+        _OPT4.pack_into(buf, i, 1, 1, 4, 2)
+        i += 4
+    if seg.wscale is not None:
+        _OPT4.pack_into(buf, i, 1, 3, 3, seg.wscale)
+        i += 4
+    if seg.sack_blocks:
+        blocks = seg.sack_blocks[:4]
+        _OPT4.pack_into(buf, i, 1, 1, 5, 2 + 8 * len(blocks))
+        i += 4
+        for left, right in blocks:
+            _EDGES.pack_into(buf, i, left, right)
+            i += 8
+
+
+def parse_segment(payload: memoryview) -> Segment:
+    """A received TCP segment (exactly the IP payload) as a ``Segment``; MalformedPacket on bad input."""
+    n = len(payload)
+    if n < 20:
+        raise MalformedPacket("truncated", f"tcp segment of {n} bytes")
+    sport, dport, seq, ack, off, flags, window, _csum, _urg = _TCP.unpack_from(payload, 0)
+    hl = (off >> 4) * 4
+    if hl < 20 or hl > n:
+        raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
+    seg = Segment(sport, dport, seq, ack, flags, window, payload[hl:])
+    if hl > 20:
+        seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, seg.ts_val, seg.ts_ecr = \
+            parse_options(payload[20:hl])
+    return seg
+
+
+class _ConnRec:
+    """The host's bookkeeping for one connection: its key, route and timer entry."""
+
+    __slots__ = ("conn", "key", "iface", "next_hop", "parent", "deadline", "alive")
+
+    def __init__(self, conn: Any, key: tuple[int, int, int, int], iface: Interface, next_hop: int,
+                 parent: Any) -> None:
+        self.conn = conn
+        self.key = key
+        self.iface = iface
+        self.next_hop = next_hop
+        self.parent = parent
+        self.deadline: int | None = None
+        self.alive = True
+
+
+class TcpIo:
+    """Mixed into ``Host``: the TCP 4-tuple and listener tables and the TCP frame path."""
+
+    # Provided by Host.
+    ip_config: IpConfig
+    tcp_config: TcpConfig
+    isn_secret: bytes
+    _egress: list[tuple[int, Any]]
+    _ready: dict[int, Any]
+    _arp: Any
+    _addrs: dict[int, Interface]
+    _ifaces: dict[int, Interface]
+
+    if TYPE_CHECKING:
+
+        def route(self, dst: int) -> tuple[Interface, int, int] | None: ...
+        def path_mtu(self, dst: int, iface: Interface, now_us: int | None = None) -> int: ...
+        def _next_ident(self) -> int: ...
+
+    def _init_tcp(self, rng: Any) -> None:
+        cfg = self.ip_config
+        self.c_tcp = Counters("tcp")
+        self._tcp_retired = Counters("tcp")  # counters of connections no longer in the table
+        self._tcp_ports = PortAllocator(rng, cfg.ephemeral_low, cfg.ephemeral_high)
+        self._tcp: dict[tuple[int, int, int, int], _ConnRec] = {}
+        self._tcp_by_id: dict[int, _ConnRec] = {}
+        self._listeners: dict[tuple[int, int], Any] = {}
+        self._tcp_dirty: dict[int, _ConnRec] = {}
+        self._tcp_heap: list[tuple[int, int, _ConnRec]] = []
+        self._tcp_tick = itertools.count()
+
+    # --- user API -----------------------------------------------------------------------------------
+
+    def _port_in_use(self, ip: int, port: int) -> bool:
+        ls = self._listeners
+        if (ip, port) in ls or (0, port) in ls:
+            return True
+        if ip == 0 and any(p == port for (_i, p) in ls):
+            return True
+        return False
+
+    def tcp_connect(self, remote_ip: int | str, remote_port: int, *, local_ip: int | str | None = None,
+                    local_port: int = 0, now_us: int) -> Any:
+        """Active open (RFC 9293 §3.10.1); the SYN leaves on the next ``poll_egress``."""
+        from aiostack.core.tcp.connection import TcpConnection
+
+        rip = to_ip(remote_ip)
+        if not 0 < remote_port <= 65535:
+            raise ValueError(f"bad port {remote_port}")
+        rt = self.route(rip)
+        if rt is None:
+            raise OSError(errno.ENETUNREACH, f"no route to {format_ipv4(rip)}")
+        iface, next_hop, src = rt
+        if local_ip:
+            src = to_ip(local_ip)
+            if src not in self._addrs and not (iface.loopback and src >> 24 == 127):
+                raise OSError(errno.EADDRNOTAVAIL, f"{format_ipv4(src)} is not a local address")
+        table = self._tcp
+        if local_port:
+            if (src, local_port, rip, remote_port) in table:
+                raise AddressInUse(f"TCP {format_ipv4(src)}:{local_port} -> {format_ipv4(rip)}:{remote_port} exists")
+            port = local_port
+        else:
+            def free(p: int) -> bool:
+                return (src, p, rip, remote_port) not in table and not self._port_in_use(src, p)
+
+            # RFC 6056 §3.3.3 (Algorithm 3): hash of the 4-tuple's fixed part plus a counter.
+            found = self._tcp_ports.connect_port(src, rip, remote_port, free)
+            if found is None:
+                raise OSError(errno.EADDRNOTAVAIL, "no free ephemeral TCP port")
+            port = found
+        mss = self.path_mtu(rip, iface, now_us) - IP_TCP_HEADERS
+        conn = TcpConnection(src, port, rip, remote_port, config=self.tcp_config, isn_secret=self.isn_secret,
+                             mss=mss, now_us=now_us)
+        rec = self._register(conn, iface, next_hop, None)
+        conn.connect(now_us)
+        self.c_tcp.inc("active_opens")
+        self._touch(rec)
+        return conn
+
+    def tcp_listen(self, local_ip: int | str = 0, local_port: int = 0, backlog: int = 128) -> Any:
+        """Passive open (RFC 9293 §3.10.1); ``local_ip`` 0 listens on every address."""
+        from aiostack.core.tcp.listener import TcpListener
+
+        lip = to_ip(local_ip)
+        if lip and lip not in self._addrs and lip >> 24 != 127:
+            raise OSError(errno.EADDRNOTAVAIL, f"{format_ipv4(lip)} is not a local address")
+        if local_port == 0:
+            found = self._tcp_ports.random_port(lambda p: not self._port_in_use(lip, p))
+            if found is None:
+                raise OSError(errno.EADDRINUSE, "no free ephemeral TCP port")
+            local_port = found
+        elif self._port_in_use(lip, local_port):
+            raise AddressInUse(f"TCP port {local_port} is already listening")
+        if lip:
+            iface = self._addrs.get(lip)
+            mtu = iface.mtu if iface is not None else 65535
+        else:
+            mtu = max((i.mtu for i in self._ifaces.values()), default=1500)
+        listener = TcpListener(lip, local_port, config=self.tcp_config, isn_secret=self.isn_secret,
+                               mss=mtu - IP_TCP_HEADERS, backlog=backlog)
+        self._listeners[(lip, local_port)] = listener
+        self.c_tcp.inc("listeners_opened")
+        return listener
+
+    def notify(self, obj: Any) -> None:
+        """Tell the host a connection changed through a user call (send, consume, shutdown_write, close,
+        abort): it is polled for segments on the next ``poll_egress`` and its timer is re-read."""
+        rec = self._tcp_by_id.get(id(obj))
+        if rec is not None:
+            self._tcp_dirty[id(obj)] = rec
+
+    def tcp_connections(self) -> list[Any]:
+        return [rec.conn for rec in self._tcp.values()]
+
+    def tcp_listeners(self) -> list[Any]:
+        return list(self._listeners.values())
+
+    def _tcp_release(self, obj: Any) -> None:
+        rec = self._tcp_by_id.get(id(obj))
+        if rec is not None:
+            self._unregister(rec)
+            return
+        for key, listener in list(self._listeners.items()):
+            if listener is obj:
+                del self._listeners[key]
+                self.c_tcp.inc("listeners_closed")
+                return
+
+    # --- bookkeeping --------------------------------------------------------------------------------
+
+    def _register(self, conn: Any, iface: Interface, next_hop: int, parent: Any) -> _ConnRec:
+        key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
+        rec = _ConnRec(conn, key, iface, next_hop, parent)
+        self._tcp[key] = rec
+        self._tcp_by_id[id(conn)] = rec
+        return rec
+
+    def _unregister(self, rec: _ConnRec) -> None:
+        if not rec.alive:
+            return
+        rec.alive = False
+        if self._tcp.get(rec.key) is rec:
+            del self._tcp[rec.key]
+        self._tcp_by_id.pop(id(rec.conn), None)
+        self._tcp_dirty.pop(id(rec.conn), None)
+        counters = getattr(rec.conn, "counters", None)
+        if counters is not None:
+            self._tcp_retired.add_from(counters)
+
+    def _touch(self, rec: _ConnRec) -> None:
+        conn = rec.conn
+        self._tcp_dirty[id(conn)] = rec
+        self._ready[id(conn)] = conn
+        parent = rec.parent
+        if parent is not None:
+            self._ready[id(parent)] = parent  # a child finishing its handshake fills the accept queue
+
+    def _after(self, rec: _ConnRec) -> None:
+        """Re-read a connection's timer and retire it once CLOSED (after its events are queued)."""
+        conn = rec.conn
+        if int(conn.state) == 0:  # State.CLOSED
+            self._unregister(rec)
+            return
+        if rec.parent is not None and int(conn.state) != 3:  # left SYN-RECEIVED
+            self._ready[id(rec.parent)] = rec.parent
+            rec.parent = None
+        d = conn.poll_at()
+        if d != rec.deadline:
+            rec.deadline = d
+            if d is not None:
+                heapq.heappush(self._tcp_heap, (d, next(self._tcp_tick), rec))
+
+    def _tcp_poll_at(self) -> int | None:
+        heap = self._tcp_heap
+        while heap:
+            d, _t, rec = heap[0]
+            if rec.alive and rec.deadline == d:
+                return d
+            heapq.heappop(heap)
+        return None
+
+    def _tcp_handle_timer(self, now_us: int) -> None:
+        heap = self._tcp_heap
+        while heap and heap[0][0] <= now_us:
+            d, _t, rec = heapq.heappop(heap)
+            if not rec.alive or rec.deadline != d:
+                continue
+            rec.deadline = None
+            rec.conn.handle_timer(now_us)
+            self._touch(rec)
+        self._flush_tcp(now_us)
+
+    # --- ingress ------------------------------------------------------------------------------------
+
+    def _receive_tcp(self, iface: Interface, src: int, dst: int, payload: memoryview, offload: bool,
+                     trusted: bool, now_us: int) -> None:
+        c = self.c_tcp
+        n = len(payload)
+        if n < 20:
+            c.drop("truncated")
+            return
+        # RFC 9293 §3.1: the checksum covers the pseudo-header, header and data.
+        if not trusted and checksum_partial(payload, pseudo_header_sum(src, dst, PROTO_TCP, n)) != 0xFFFF:
+            c.drop("bad_checksum")
+            return
+        try:
+            seg = parse_segment(payload)
+        except MalformedPacket as exc:
+            c.drop(exc.reason)
+            return
+        c.inc("segments_received")
+        rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
+        if rec is not None:
+            rec.conn.receive_segment(seg, now_us)
+            self._touch(rec)
+            return
+        ls = self._listeners
+        listener = ls.get((dst, seg.dst_port)) or ls.get((0, seg.dst_port))
+        if listener is not None:
+            child = listener.on_segment(seg, dst, src, now_us)
+            if child is not None:
+                rt = self.route(src)
+                if rt is None:
+                    c.drop("no_route")
+                    return
+                child_rec = self._register(child, rt[0], rt[1], listener)
+                c.inc("passive_opens")
+                self._touch(child_rec)
+            else:
+                self._flush_listener(listener, dst, src, now_us)
+            return
+        c.inc("segments_to_closed_port")
+        self._send_rst_for(seg, dst, src, now_us)
+
+    def _send_rst_for(self, seg: Segment, local_ip: int, remote_ip: int, now_us: int) -> None:
+        """RFC 9293 §3.10.7.1: a segment for no connection gets a RST (never a RST for a RST)."""
+        from aiostack.core.tcp.segment import make_rst_for
+
+        rst = make_rst_for(seg)
+        if rst is None:
+            return
+        rt = self.route(remote_ip)
+        if rt is None:
+            return
+        self._send_segments(rt[0], rt[1], local_ip, remote_ip, [rst], None, 0, now_us)
+        self.c_tcp.inc("rst_sent")
+
+    def _flush_listener(self, listener: Any, local_ip: int, remote_ip: int, now_us: int) -> None:
+        """Listeners that answer non-SYN segments themselves (RST, challenge) expose ``poll_egress``."""
+        poll = getattr(listener, "poll_egress", None)
+        if poll is None:
+            return
+        for item in poll(now_us):
+            if isinstance(item, tuple):
+                seg, lip, rip = item
+            else:
+                seg, lip, rip = item, local_ip, remote_ip
+            rt = self.route(rip)
+            if rt is not None:
+                self._send_segments(rt[0], rt[1], lip, rip, [seg], None, 0, now_us)
+
+    def _tcp_icmp_error(self, q: icmpmod.QuotedError, now_us: int) -> bool:
+        rec = self._tcp.get((q.src, q.src_port, q.dst, q.dst_port))
+        if rec is None:
+            return False
+        conn = rec.conn
+        try:
+            conn.on_icmp_error(q.kind, q.mtu, seq=q.seq)
+        except TypeError:
+            conn.on_icmp_error(q.kind, q.mtu)
+        self._touch(rec)
+        return True
+
+    def _tcp_unreachable(self, owner: Any) -> None:
+        """ARP failed for the next hop of ``owner``'s packets: RFC 1122 §2.3.2.2 / Linux EHOSTUNREACH."""
+        rec = self._tcp_by_id.get(id(owner))
+        if rec is None:
+            return
+        rec.conn.on_icmp_error(icmpmod.KIND_HOST_UNREACHABLE, None)
+        self._touch(rec)
+
+    # --- egress -------------------------------------------------------------------------------------
+
+    def _flush_tcp(self, now_us: int) -> None:
+        dirty = self._tcp_dirty
+        if not dirty:
+            return
+        recs = list(dirty.values())
+        dirty.clear()
+        c = self.c_tcp
+        for rec in recs:
+            if not rec.alive:
+                continue
+            conn = rec.conn
+            iface = rec.iface
+            gso = iface.gso_max_bytes
+            if gso > IP_TCP_HEADERS:
+                segs = conn.poll_egress(now_us, gso - 20 - 60)
+            else:
+                segs = conn.poll_egress(now_us)
+            if segs:
+                sent = self._send_segments(iface, rec.next_hop, conn.local_ip, conn.remote_ip, segs, conn,
+                                           _send_mss(conn), now_us)
+                c.inc("segments_sent", sent)
+            self._after(rec)
+
+    def _send_segments(self, iface: Interface, next_hop: int, src: int, dst: int, segs: list[Segment],
+                       owner: Any, mss: int, now_us: int) -> int:
+        """Frame and hand out segments. Returns how many wire segments they make (GSO counts each)."""
+        if iface.loopback:
+            mac: bytes | None = iface.mac
+        elif next_hop == 0xFFFFFFFF or next_hop == iface.broadcast:
+            mac = b"\xff" * 6
+        else:
+            mac = self._arp.lookup(next_hop, now_us)
+        eth = (mac or bytes(6)) + iface.mac + b"\x08\x00"
+        ttl = self.ip_config.default_ttl
+        offload = iface.checksum_offload
+        out = self._egress
+        ifindex = iface.ifindex
+        count = 0
+        for seg in segs:
+            payload = seg.payload
+            plen = len(payload)
+            has_opts = (seg.mss is not None or seg.ts_val is not None or seg.wscale is not None
+                        or seg.sack_permitted or seg.sack_blocks)
+            hl = 20 + _options_len(seg) if has_opts else 20
+            tcp_len = hl + plen
+            total = 20 + tcp_len
+            frame = bytearray(ETH_LEN + total)
+            frame[0:14] = eth
+            # RFC 1191 §3: TCP segments carry DF so that path MTU discovery works.
+            write_ipv4_header(frame, ETH_LEN, total, self._next_ident(), FLAG_DF, ttl, PROTO_TCP, src, dst)
+            _TCP.pack_into(frame, 34, seg.src_port, seg.dst_port, seg.seq, seg.ack, hl << 2, seg.flags,
+                           seg.window, 0, 0)
+            if has_opts:
+                _write_options(frame, 54, seg)
+            if plen:
+                frame[34 + hl:] = payload
+            phs = pseudo_header_sum(src, dst, PROTO_TCP, tcp_len)
+            item: Any
+            if offload:
+                # virtio NEEDS_CSUM: the checksum field holds the pseudo-header sum, the device completes it.
+                struct.pack_into("!H", frame, 34 + TCP_CSUM_OFFSET, phs)
+                gso_size = mss if (mss and plen > mss) else 0
+                item = _offload_frame(frame, hl, gso_size)
+                count += (plen + gso_size - 1) // gso_size if gso_size else 1
+            else:
+                csum = ~checksum_partial(memoryview(frame)[34:], phs) & 0xFFFF
+                struct.pack_into("!H", frame, 34 + TCP_CSUM_OFFSET, csum)
+                item = frame
+                count += 1
+            if mac is None:
+                self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
+            else:
+                out.append((ifindex, item))
+        return count
+
+    # --- counters -----------------------------------------------------------------------------------
+
+    def _tcp_counter_groups(self) -> list[Any]:
+        groups: list[Any] = [self.c_tcp, self._tcp_retired]
+        for rec in self._tcp.values():
+            counters = getattr(rec.conn, "counters", None)
+            if counters is not None:
+                groups.append(counters if isinstance(counters, Counters) else _prefixed(counters))
+        return groups
+
+
+def _prefixed(values: Any) -> dict[str, int]:
+    return {("tcp." + k if not k.startswith("tcp.") else k): v for k, v in dict(values).items()}
+
+
+def _send_mss(conn: Any) -> int:
+    for name in ("send_mss", "snd_mss", "effective_mss", "mss"):
+        v = getattr(conn, name, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return 0
+
+
+def _offload_frame(frame: bytearray, tcp_header_len: int, gso_size: int) -> Any:
+    import importlib
+
+    vnet: Any = importlib.import_module("aiostack.wire.vnet")
+
+    csum_start = ETH_LEN + 20
+    hdr = vnet.VnetHeader(
+        flags=vnet.NEEDS_CSUM,
+        gso_type=vnet.GSO_TCPV4 if gso_size else vnet.GSO_NONE,
+        hdr_len=csum_start + tcp_header_len,
+        gso_size=gso_size,
+        csum_start=csum_start,
+        csum_offset=TCP_CSUM_OFFSET,
+    )
+    return vnet.OffloadFrame(hdr, frame)
