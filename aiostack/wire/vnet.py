@@ -35,7 +35,7 @@ import struct
 from typing import NamedTuple
 
 from aiostack.errors import MalformedPacket
-from aiostack.fastpath import checksum_partial
+from aiostack.wire.checksum import complete_partial
 
 __all__ = [
     "FLAGS", "GSO_TYPE", "HDR_LEN", "GSO_SIZE", "CSUM_START", "CSUM_OFFSET", "NUM_BUFFERS",
@@ -74,7 +74,6 @@ _KNOWN_GSO = frozenset({GSO_NONE, GSO_TCPV4, GSO_UDP, GSO_TCPV6, GSO_UDP_L4})
 
 _HDR = struct.Struct("=BBHHHH")
 _U16_NATIVE = struct.Struct("=H")
-_U16 = struct.Struct("!H")
 
 Buffer = bytes | bytearray | memoryview
 
@@ -227,9 +226,5 @@ def complete_checksum(frame: OffloadFrame) -> bytearray:
     """
     out = bytearray(frame.data)
     if frame.flags & NEEDS_CSUM:
-        pos = frame.csum_start + frame.csum_offset
-        if frame.csum_start > len(out) or pos + 2 > len(out):
-            raise ValueError(f"checksum position {frame.csum_start}+{frame.csum_offset} outside {len(out)} bytes")
-        csum = (~checksum_partial(memoryview(out)[frame.csum_start:])) & 0xFFFF
-        _U16.pack_into(out, pos, csum or 0xFFFF)
+        complete_partial(out, frame.csum_start, frame.csum_offset)
     return out
