@@ -1,0 +1,204 @@
+"""The receive side's memory: in-order bytes for the application and bounded out-of-order reassembly.
+
+Read first: RFC 9293 §3.10.7.4 (seventh step: segment text), RFC 2018 §4 (which blocks to report, most
+recent first), RFC 2883 (D-SACK: reporting duplicates), DESIGN §3.9 (bounded queues, counted drops).
+
+Offsets are absolute stream offsets (ints, no wrap; the connection maps sequence numbers to them).
+``nxt`` is the offset of the next in-order byte (RCV.NXT). In-order data is kept by reference (no copy);
+out-of-order ranges are merged into one ``bytes`` object per range, at most ``max_ranges`` ranges and
+``max_bytes`` bytes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+
+class ReceiveBuffer:
+    __slots__ = (
+        "_chunks",
+        "_skip",
+        "bytes",
+        "nxt",
+        "ooo",
+        "ooo_bytes",
+        "max_ranges",
+        "max_bytes",
+        "_recent",
+    )
+
+    def __init__(self, max_ranges: int, max_bytes: int) -> None:
+        self._chunks: deque[Any] = deque()  # in-order, unread
+        self._skip = 0  # bytes of _chunks[0] already consumed
+        self.bytes = 0  # unread in-order bytes (running count)
+        self.nxt = 0  # absolute offset of the next expected byte
+        self.ooo: list[list[Any]] = []  # [start, end, data] sorted by start, disjoint, not adjacent
+        self.ooo_bytes = 0
+        self.max_ranges = max_ranges
+        self.max_bytes = max_bytes
+        self._recent: list[int] = []  # starts of ooo ranges, most recently changed first (RFC 2018 §4)
+
+    # --- in-order path ------------------------------------------------------------------------------
+
+    def append(self, data: Any) -> None:
+        """In-order bytes at ``nxt`` (the caller checked the offset)."""
+        n = len(data)
+        self._chunks.append(data)
+        self.bytes += n
+        self.nxt += n
+
+    def take_contiguous(self) -> int:
+        """Move out-of-order ranges that now start at ``nxt`` into the in-order queue; returns bytes moved."""
+        moved = 0
+        ooo = self.ooo
+        while ooo and ooo[0][0] <= self.nxt:
+            start, end, data = ooo.pop(0)
+            self.ooo_bytes -= end - start
+            self._forget(start)
+            if end > self.nxt:
+                part = data if start == self.nxt else memoryview(data)[self.nxt - start :]
+                moved += len(part)
+                self.append(part)
+        return moved
+
+    # --- out-of-order -------------------------------------------------------------------------------
+
+    def insert(self, start: int, data: Any) -> tuple[bool, tuple[int, int] | None]:
+        """Store bytes at ``start`` > ``nxt``. Returns (stored, duplicate range or None).
+
+        A range entirely inside stored data is a duplicate (reported for D-SACK, RFC 2883). Over the
+        range or byte bounds the data is refused (``stored`` False) and the caller drops and counts it.
+        """
+        end = start + len(data)
+        ooo = self.ooo
+        i = 0
+        n = len(ooo)
+        while i < n and ooo[i][1] < start:
+            i += 1
+        j = i
+        while j < n and ooo[j][0] <= end:
+            j += 1
+        if i == j:  # no overlap, not adjacent
+            if n >= self.max_ranges or self.ooo_bytes + (end - start) > self.max_bytes:
+                return False, None
+            ooo.insert(i, [start, end, bytes(data)])
+            self.ooo_bytes += end - start
+            self._touch(start)
+            return True, None
+        first = ooo[i]
+        last = ooo[j - 1]
+        if j - i == 1 and first[0] <= start and end <= first[1]:
+            self._touch(first[0])
+            return True, (start, end)  # wholly duplicate
+        dup: tuple[int, int] | None = None
+        for k in range(i, j):  # first overlapping part, for D-SACK
+            a = max(start, ooo[k][0])
+            b = min(end, ooo[k][1])
+            if a < b:
+                dup = (a, b)
+                break
+        new_start = min(start, first[0])
+        new_end = max(end, last[1])
+        old_bytes = sum(r[1] - r[0] for r in ooo[i:j])  # at most max_ranges entries, merge path only
+        if self.ooo_bytes - old_bytes + (new_end - new_start) > self.max_bytes:
+            return False, None
+        parts: list[Any] = []
+        if first[0] < start:
+            parts.append(memoryview(first[2])[: start - first[0]])
+        parts.append(data)
+        if last[1] > end:
+            parts.append(memoryview(last[2])[end - last[0] :])
+        merged = b"".join(parts)
+        for k in range(i, j):
+            self._forget(ooo[k][0])
+        ooo[i:j] = [[new_start, new_end, merged]]
+        self.ooo_bytes += (new_end - new_start) - old_bytes
+        self._touch(new_start)
+        return True, dup
+
+    def contains(self, start: int, end: int) -> bool:
+        """True when [start, end) is already held out of order (a duplicate)."""
+        for a, b, _ in self.ooo:
+            if a <= start and end <= b:
+                return True
+        return False
+
+    def sack_ranges(self, limit: int) -> list[tuple[int, int]]:
+        """Up to ``limit`` out-of-order ranges, the most recently changed first (RFC 2018 §4)."""
+        out = []
+        by_start = {r[0]: r[1] for r in self.ooo}
+        for s in self._recent:
+            e = by_start.get(s)
+            if e is not None:
+                out.append((s, e))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def clear_ooo(self) -> None:
+        self.ooo.clear()
+        self.ooo_bytes = 0
+        self._recent.clear()
+
+    def _touch(self, start: int) -> None:
+        r = self._recent
+        if start in r:
+            r.remove(start)
+        r.insert(0, start)
+
+    def _forget(self, start: int) -> None:
+        try:
+            self._recent.remove(start)
+        except ValueError:
+            pass
+
+    # --- application reads --------------------------------------------------------------------------
+
+    def peek(self) -> Any:
+        """The first contiguous piece of unread data (no copy), or b"" when empty."""
+        if not self._chunks:
+            return b""
+        c = self._chunks[0]
+        return memoryview(c)[self._skip :] if self._skip else c
+
+    def consume(self, n: int) -> int:
+        """Discard up to ``n`` unread bytes; returns how many."""
+        n = min(n, self.bytes)
+        left = n
+        chunks = self._chunks
+        while left:
+            c = chunks[0]
+            avail = len(c) - self._skip
+            if left < avail:
+                self._skip += left
+                break
+            left -= avail
+            chunks.popleft()
+            self._skip = 0
+        self.bytes -= n
+        return n
+
+    def read(self, max_bytes: int = -1) -> bytes:
+        """Up to ``max_bytes`` unread bytes (all when negative), copied into one ``bytes``."""
+        n = self.bytes if max_bytes < 0 else min(max_bytes, self.bytes)
+        if n == 0:
+            return b""
+        c = self._chunks[0]
+        if len(c) - self._skip >= n:
+            out = bytes(memoryview(c)[self._skip : self._skip + n])
+        else:
+            parts = []
+            got = 0
+            skip = self._skip
+            for c in self._chunks:
+                mv = memoryview(c)[skip:]
+                skip = 0
+                take = min(len(mv), n - got)
+                parts.append(mv[:take])
+                got += take
+                if got >= n:
+                    break
+            out = b"".join(parts)
+        self.consume(n)
+        return out
