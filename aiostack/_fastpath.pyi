@@ -5,7 +5,7 @@ Contract (both implementations, checked by tests/test_fastpath_parity.py):
 - Buffers are bytes, bytearray, memoryview or any C-contiguous buffer; ``off`` is a byte offset.
 - ``pack_*``/``build_tcp_options`` write into a preallocated writable buffer and return the number of
   bytes written. Negative offset or no room: ValueError; read-only buffer: TypeError; a field out of
-  range: OverflowError.
+  range: OverflowError. After an error the bytes the header would cover are unspecified.
 - ``unpack_*``/``parse_tcp_options`` raise ``MalformedPacket("truncated")`` when the buffer is too short
   (ValueError for a negative offset) and ``parse_tcp_options`` raises ``MalformedPacket("bad_tcp_option")``
   for an illegal option length (RFC 9293 §3.2, MUST-7). Never IndexError or struct.error.

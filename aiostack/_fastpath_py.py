@@ -209,17 +209,31 @@ _U32 = struct.Struct("!I")
 _U32X2 = struct.Struct("!II")
 
 
-def _pack_failed(buf: Any, off: int, size: int, exc: struct.error) -> Exception:
-    """Translate struct.pack_into's error into the compiled module's exception."""
+def _pack_error(st: struct.Struct | str, buf: Any, off: int, args: Sequence[Any], size: int) -> Exception:
+    """The exception the compiled module raises for a failed pack, checked in its order.
+
+    Field values first (OverflowError; TypeError for a non-int), then the 40-byte option limit, a
+    negative offset, a read-only buffer (TypeError) and the room in the buffer (ValueError).
+    """
     try:
-        n = memoryview(buf).nbytes
-    except TypeError:  # pragma: no cover - pack_into raised TypeError itself for these
-        n = 0
-    if n - off < size:
-        return ValueError(f"buffer too small: {size} bytes at offset {off} need {off + size}, have {n}")
-    if "not an integer" in str(exc):
-        return TypeError(str(exc))
-    return OverflowError(str(exc))
+        if isinstance(st, str):
+            struct.pack(st, *args)
+        else:
+            st.pack(*args)
+    except struct.error as exc:
+        return TypeError(str(exc)) if "not an integer" in str(exc) else OverflowError(str(exc))
+    if size > TCP_OPTIONS_MAX:
+        return ValueError(f"TCP options need {size} bytes, more than {TCP_OPTIONS_MAX}")
+    if off < 0:
+        return ValueError(f"negative offset {off}")
+    try:
+        mv = memoryview(buf)
+    except TypeError as exc:
+        return exc
+    if mv.readonly:
+        return TypeError(f"a writable buffer is required, not {type(buf).__name__}")
+    n = mv.nbytes
+    return ValueError(f"buffer too small: {size} bytes at offset {off} need {off + size}, have {n}")
 
 
 def _truncated(buf: Any, off: int, size: int) -> MalformedPacket:
@@ -240,11 +254,11 @@ def pack_ethernet(buf: bytearray | memoryview, off: int, dst: bytes, src: bytes,
     if type(src) is not bytes or len(src) != 6:
         src = _mac(src)
     if off < 0:
-        raise ValueError(f"negative offset {off}")
+        raise _pack_error(_ETH, buf, off, (dst, src, ethertype), 14)
     try:
         _ETH.pack_into(buf, off, dst, src, ethertype)
-    except struct.error as exc:
-        raise _pack_failed(buf, off, 14, exc) from None
+    except (struct.error, TypeError):
+        raise _pack_error(_ETH, buf, off, (dst, src, ethertype), 14) from None
     return 14
 
 
@@ -265,18 +279,19 @@ def pack_ipv4(buf: bytearray | memoryview, off: int, tos: int, total_length: int
     ``flags_fragment`` is the 16-bit word of flags (DF 0x4000, MF 0x2000) and fragment offset (in 8-byte
     units). ``src``/``dst`` are 32-bit ints.
     """
-    if off < 0:
-        raise ValueError(f"negative offset {off}")
     # RFC 791 §3.1: one's complement of the one's-complement sum of the header's 16-bit words.
     s = ((0x4500 | tos) + total_length + ident + flags_fragment + ((ttl << 8) | protocol)
          + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF))
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
     try:
+        if off < 0:
+            raise TypeError
         _IPV4.pack_into(buf, off, 0x45, tos, total_length, ident, flags_fragment, ttl, protocol,
                         ~s & 0xFFFF, src, dst)
-    except struct.error as exc:
-        raise _pack_failed(buf, off, 20, exc) from None
+    except (struct.error, TypeError):
+        args = (0x45, tos, total_length, ident, flags_fragment, ttl, protocol, 0, src, dst)
+        raise _pack_error(_IPV4, buf, off, args, 20) from None
     return 20
 
 
@@ -303,15 +318,16 @@ def pack_tcp(buf: bytearray | memoryview, off: int, src_port: int, dst_port: int
     """
     if header_len < 20 or header_len > 60 or header_len & 3:
         raise ValueError(f"TCP header length must be 20..60 and a multiple of 4, not {header_len}")
-    if flags > 0xFFF:
+    if flags < 0 or flags > 0xFFF:
         raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
-    if off < 0:
-        raise ValueError(f"negative offset {off}")
     try:
+        if off < 0:
+            raise TypeError
         _TCP.pack_into(buf, off, src_port, dst_port, seq, ack, (header_len << 10) | flags, window, checksum,
                        urgent)
-    except struct.error as exc:
-        raise _pack_failed(buf, off, 20, exc) from None
+    except (struct.error, TypeError):
+        args = (src_port, dst_port, seq, ack, 0, window, checksum, urgent)
+        raise _pack_error(_TCP, buf, off, args, 20) from None
     return 20
 
 
@@ -333,12 +349,12 @@ def unpack_tcp(buf: Buffer, off: int = 0) -> tuple[int, int, int, int, int, int,
 def pack_udp(buf: bytearray | memoryview, off: int, src_port: int, dst_port: int, length: int,
              checksum: int) -> int:
     """Write an 8-byte UDP header at ``buf[off:]``; returns 8."""
-    if off < 0:
-        raise ValueError(f"negative offset {off}")
     try:
+        if off < 0:
+            raise TypeError
         _UDP.pack_into(buf, off, src_port, dst_port, length, checksum)
-    except struct.error as exc:
-        raise _pack_failed(buf, off, 8, exc) from None
+    except (struct.error, TypeError):
+        raise _pack_error(_UDP, buf, off, (src_port, dst_port, length, checksum), 8) from None
     return 8
 
 
@@ -467,18 +483,16 @@ def build_tcp_options(buf: bytearray | memoryview, off: int, mss: int | None, ws
     if nblocks:
         fmt += "BBBB" + "II" * nblocks
         args += (OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * nblocks)
-    total = struct.calcsize(fmt)
-    if total > TCP_OPTIONS_MAX:
-        raise ValueError(f"TCP options need {total} bytes, more than {TCP_OPTIONS_MAX}")
     if nblocks:
         for left, right in sack_blocks:  # type: ignore[union-attr]
             args += (left, right)
-    if off < 0:
-        raise ValueError(f"negative offset {off}")
+    total = struct.calcsize(fmt)
     try:
+        if total > TCP_OPTIONS_MAX or off < 0:
+            raise TypeError
         struct.pack_into(fmt, buf, off, *args)
-    except struct.error as exc:
-        raise _pack_failed(buf, off, total, exc) from None
+    except (struct.error, TypeError):
+        raise _pack_error(fmt, buf, off, args, total) from None
     return total
 
 

@@ -452,7 +452,7 @@ def unpack_ipv4(buf, Py_ssize_t off=0):
 
 
 def pack_tcp(buf, Py_ssize_t off, uint16_t src_port, uint16_t dst_port, uint32_t seq, uint32_t ack,
-             uint32_t header_len, uint32_t flags, uint16_t window, uint16_t checksum, uint16_t urgent):
+             int64_t header_len, int64_t flags, uint16_t window, uint16_t checksum, uint16_t urgent):
     """Write the fixed 20 bytes of a TCP header at ``buf[off:]``; returns 20.
 
     ``header_len`` is in bytes (20..60, a multiple of 4: the data offset times 4); ``flags`` are the 12
@@ -463,14 +463,14 @@ def pack_tcp(buf, Py_ssize_t off, uint16_t src_port, uint16_t dst_port, uint32_t
     cdef bint held
     if header_len < 20 or header_len > 60 or header_len & 3:
         raise ValueError(f"TCP header length must be 20..60 and a multiple of 4, not {header_len}")
-    if flags > 0xFFF:
+    if flags < 0 or flags > 0xFFF:
         raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
     cdef uint8_t *p = _wbuf(buf, off, TCP_LEN, &view, &held)
     aiostack_put16(p, src_port)
     aiostack_put16(p + 2, dst_port)
     aiostack_put32(p + 4, seq)
     aiostack_put32(p + 8, ack)
-    aiostack_put16(p + 12, ((header_len >> 2) << 12) | flags)
+    aiostack_put16(p + 12, <uint32_t>(((header_len >> 2) << 12) | flags))
     aiostack_put16(p + 14, window)
     aiostack_put16(p + 16, checksum)
     aiostack_put16(p + 18, urgent)
@@ -639,7 +639,7 @@ def build_tcp_options(buf, Py_ssize_t off, mss, wscale, bint sack_permitted, sac
     cdef bint held
     cdef Py_ssize_t total = 0, nblocks, k
     cdef int32_t c_mss = -1, c_ws = -1
-    cdef uint32_t c_tsv = 0, c_tse = 0
+    cdef uint32_t c_tsv = 0, c_tse = 0, c_left, c_right
     cdef bint ts = ts_val is not None
     cdef uint32_t lefts[4]
     cdef uint32_t rights[4]
@@ -656,15 +656,19 @@ def build_tcp_options(buf, Py_ssize_t off, mss, wscale, bint sack_permitted, sac
     if wscale is not None:
         c_ws = <uint8_t>wscale
         total += 4
-    nblocks = 0 if sack_blocks is None else len(sack_blocks)
+    nblocks = 0
+    if sack_blocks is not None:
+        for left, right in sack_blocks:
+            c_left = <uint32_t>left     # every value is checked before the length, as the twin does
+            c_right = <uint32_t>right
+            if nblocks < 4:
+                lefts[nblocks] = c_left
+                rights[nblocks] = c_right
+            nblocks += 1
     if nblocks:
         total += 4 + 8 * nblocks
     if total > TCP_OPTIONS_MAX:
         raise ValueError(f"TCP options need {total} bytes, more than {TCP_OPTIONS_MAX}")
-    for k in range(nblocks):
-        left, right = sack_blocks[k]
-        lefts[k] = <uint32_t>left
-        rights[k] = <uint32_t>right
     cdef uint8_t *p = _wbuf(buf, off, total, &view, &held)
     cdef uint8_t *q = p
     if c_mss >= 0:
