@@ -32,7 +32,9 @@ import struct
 from dataclasses import dataclass
 
 from aiostack.errors import MalformedPacket
+from aiostack.fastpath import build_tcp_options as _build_tcp_options
 from aiostack.fastpath import checksum_partial, internet_checksum, pseudo_header_sum
+from aiostack.fastpath import parse_tcp_options as _parse_tcp_options
 from aiostack.wire.ipv4 import PROTO_TCP, int_to_ip
 
 __all__ = [
@@ -83,11 +85,6 @@ MAX_SACK_BLOCKS = 4
 _HDR = struct.Struct("!HHIIBBHHH")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
-_OPT_MSS = struct.Struct("!BBH")
-_OPT_WS = struct.Struct("!BBBB")  # NOP, kind, len, shift
-_OPT_TS = struct.Struct("!BBBBII")  # (NOP, NOP | SACK_PERM, 2), kind, len, val, ecr
-_OPT_SACK_HDR = struct.Struct("!BBBB")  # NOP, NOP, kind, len
-_EDGES = struct.Struct("!II")
 
 # tcpdump's order and letters (print-tcp.c tcp_flag_values).
 _FLAG_CHARS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"), (ECE, "E"), (CWR, "W"))
@@ -106,55 +103,17 @@ _NO_OPTIONS: TcpOptions = (None, None, False, (), None, None)
 
 
 def parse_options(opts: bytes | bytearray | memoryview) -> TcpOptions:
-    """Parse the options area (RFC 9293 §3.2).
+    """Parse the options area (RFC 9293 §3.2) with the fast path's ``parse_tcp_options``.
 
     EOL ends the list; NOP is skipped; every other option has a length byte >= 2 that must fit in the
-    area, and unknown kinds are skipped by it. A known option with the wrong length, or a length that
-    runs past the area, raises ``MalformedPacket("bad_option_length")``.
+    area, and unknown kinds are skipped by it; a repeated option overrides the earlier one. A known option
+    with the wrong length, a missing length byte, or a length that runs past the area raises
+    ``MalformedPacket("bad_option_length")`` (RFC 9293 §3.2 MUST-7).
     """
-    mss: int | None = None
-    wscale: int | None = None
-    sack_permitted = False
-    blocks: tuple[tuple[int, int], ...] = ()
-    ts_val: int | None = None
-    ts_ecr: int | None = None
-    end = len(opts)
-    i = 0
-    while i < end:
-        kind = opts[i]
-        if kind == OPT_EOL:
-            break
-        if kind == OPT_NOP:
-            i += 1
-            continue
-        if i + 1 >= end:
-            raise MalformedPacket("bad_option_length", f"option {kind} has no length byte")
-        olen = opts[i + 1]
-        if olen < 2 or i + olen > end:
-            raise MalformedPacket("bad_option_length", f"option {kind} length {olen}")
-        if kind == OPT_MSS:
-            if olen != 4:
-                raise MalformedPacket("bad_option_length", f"mss length {olen}")
-            mss = (opts[i + 2] << 8) | opts[i + 3]
-        elif kind == OPT_WSCALE:
-            if olen != 3:
-                raise MalformedPacket("bad_option_length", f"wscale length {olen}")
-            wscale = opts[i + 2]
-        elif kind == OPT_SACK_PERMITTED:
-            if olen != 2:
-                raise MalformedPacket("bad_option_length", f"sackOK length {olen}")
-            sack_permitted = True
-        elif kind == OPT_TIMESTAMP:
-            if olen != 10:
-                raise MalformedPacket("bad_option_length", f"timestamp length {olen}")
-            ts_val, ts_ecr = _EDGES.unpack_from(opts, i + 2)
-        elif kind == OPT_SACK:
-            n, rem = divmod(olen - 2, 8)
-            if rem or n < 1 or n > MAX_SACK_BLOCKS:
-                raise MalformedPacket("bad_option_length", f"sack length {olen}")
-            blocks = tuple(_EDGES.unpack_from(opts, i + 2 + 8 * k) for k in range(n))
-        i += olen
-    return mss, wscale, sack_permitted, blocks, ts_val, ts_ecr
+    try:
+        return _parse_tcp_options(opts, 0, len(opts))
+    except MalformedPacket as exc:
+        raise MalformedPacket("bad_option_length", exc.detail) from None
 
 
 class TcpView:
@@ -267,7 +226,10 @@ class TcpRepr:
             raise MalformedPacket("bad_checksum", "tcp")
         sp, dp, seq, ack, _off, flags, win, _csum, urg = _HDR.unpack_from(mv, 0)
         if hl > HEADER_LEN:
-            mss, ws, sp_ok, blocks, tsv, tse = parse_options(mv[OPTIONS:hl])
+            try:
+                mss, ws, sp_ok, blocks, tsv, tse = _parse_tcp_options(mv, OPTIONS, hl)
+            except MalformedPacket as exc:
+                raise MalformedPacket("bad_option_length", exc.detail) from None
             return cls(sp, dp, seq, ack, flags, win, urg, mss, ws, sp_ok, blocks, tsv, tse, mv[hl:])
         return cls(sp, dp, seq, ack, flags, win, urg, payload=mv[hl:])
 
@@ -319,30 +281,11 @@ class TcpRepr:
             buf, offset, self.src_port, self.dst_port, self.seq, self.ack, hl << 2, self.flags,
             self.window, 0, self.urgent,
         )
-        i = offset + OPTIONS
-        if olen:
-            if self.mss is not None:
-                _OPT_MSS.pack_into(buf, i, OPT_MSS, 4, self.mss)
-                i += 4
-            if self.ts_val is not None:
-                ecr = 0 if self.ts_ecr is None else self.ts_ecr
-                if self.sack_permitted:  # RFC 2018 §2 + RFC 7323 §3.2 packed as Linux does
-                    _OPT_TS.pack_into(buf, i, OPT_SACK_PERMITTED, 2, OPT_TIMESTAMP, 10, self.ts_val, ecr)
-                else:
-                    _OPT_TS.pack_into(buf, i, OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10, self.ts_val, ecr)
-                i += 12
-            elif self.sack_permitted:
-                _OPT_WS.pack_into(buf, i, OPT_NOP, OPT_NOP, OPT_SACK_PERMITTED, 2)
-                i += 4
-            if self.wscale is not None:
-                _OPT_WS.pack_into(buf, i, OPT_NOP, OPT_WSCALE, 3, self.wscale)
-                i += 4
-            if self.sack_blocks:
-                _OPT_SACK_HDR.pack_into(buf, i, OPT_NOP, OPT_NOP, OPT_SACK, 2 + 8 * len(self.sack_blocks))
-                i += 4
-                for left, right in self.sack_blocks:
-                    _EDGES.pack_into(buf, i, left, right)
-                    i += 8
+        if olen:  # Linux layout, written by the fast path (same bytes as ``option_tokens`` describes)
+            _build_tcp_options(
+                buf, offset + OPTIONS, self.mss, self.wscale, self.sack_permitted, self.sack_blocks,
+                self.ts_val, self.ts_ecr,
+            )
         if plen:
             buf[offset + hl:offset + total] = self.payload
         phs = pseudo_header_sum(src_ip, dst_ip, PROTO_TCP, total)
