@@ -31,6 +31,7 @@ from aiostack.core.udp import PROTO_UDP, UdpEndpoint, UdpError, build_udp
 from aiostack.errors import AddressInUse
 from aiostack.fastpath import checksum_partial, internet_checksum, pseudo_header_sum
 from aiostack.stats import Counters, merge
+from aiostack.wire.vnet import DATA_VALID, NEEDS_CSUM
 
 PROTO_ICMP = 1
 PROTO_TCP = 6
@@ -237,14 +238,14 @@ class Host(TcpIo):
             self._resolve_and_send(iface, next_hop, f, owner, now_us)
         return 0
 
-    def _unreachable(self, owner: Any, ip: int) -> None:
+    def _unreachable(self, owner: Any, ip: int, now_us: int) -> None:
         """ARP gave up on ``ip``: tell the endpoints whose packets waited (RFC 1122 §2.3.2.2)."""
         if isinstance(owner, UdpEndpoint):
             if not owner.closed:
                 owner._error(UdpError(errno.EHOSTUNREACH, icmpmod.KIND_HOST_UNREACHABLE, ip, 0))
                 self._mark_ready(owner)
         else:
-            self._tcp_unreachable(owner)
+            self._tcp_unreachable(owner, now_us)
 
     # --- ingress ------------------------------------------------------------------------------------
 
@@ -261,14 +262,14 @@ class Host(TcpIo):
             if isinstance(item, (bytes, bytearray, memoryview)):
                 frame = item
             else:
-                frame = getattr(item, "frame", None)
+                frame = getattr(item, "data", None)
                 if frame is None:
                     c_eth.drop("bad_item")
                     continue
                 offload = True
                 # virtio 1.2 §5.1.6.2.1: DATA_VALID (checksums verified) or NEEDS_CSUM (a local sender
                 # left a partial checksum): either way the transport checksum is not checked here.
-                trusted = bool(getattr(item, "csum_trusted", False) or _offload_trusted(item))
+                trusted = bool(item.flags & (NEEDS_CSUM | DATA_VALID))
             try:
                 self._receive_frame(iface, memoryview(frame), offload, trusted, now_us)
             except Exception as exc:  # noqa: BLE001 - ingress must never raise on peer input
@@ -622,13 +623,6 @@ class Host(TcpIo):
     def counters(self) -> dict[str, int]:
         """All counters as one flat dict (``"ip.drops.bad_checksum"``, ``"tcp.segments_sent"``, ...)."""
         return merge(self.c_eth, self.c_ip, self.c_arp, self.c_icmp, self.c_udp, *self._tcp_counter_groups())
-
-
-def _offload_trusted(item: Any) -> bool:
-    """True when an OffloadFrame's virtio header says the transport checksum need not be verified."""
-    hdr = getattr(item, "header", None) or getattr(item, "vnet", None) or item
-    flags = getattr(hdr, "flags", 0) or 0
-    return bool(flags & 0x03)  # VIRTIO_NET_HDR_F_NEEDS_CSUM (1) | VIRTIO_NET_HDR_F_DATA_VALID (2)
 
 
 __all__ = ["Host", "write_ipv4_header"]

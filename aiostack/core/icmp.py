@@ -41,8 +41,8 @@ KIND_PORT_UNREACHABLE = "port_unreachable"
 KIND_FRAG_NEEDED = "frag_needed"
 KIND_SOURCE_ROUTE_FAILED = "source_route_failed"
 KIND_ADMIN_PROHIBITED = "admin_prohibited"
-KIND_TIME_EXCEEDED = "time_exceeded"
-KIND_PARAM_PROBLEM = "param_problem"
+KIND_TIME_EXCEEDED = "ttl_exceeded"
+KIND_PARAM_PROBLEM = "parameter_problem"
 
 # RFC 1122 §3.2.2.1 / Linux icmp_err_convert: the errno an application sees for each kind.
 KIND_ERRNO = {

@@ -55,13 +55,13 @@ class NeighborCache:
 
     ``output(ifindex, frame)`` is called for frames to transmit; ``unreachable(owner)`` for each distinct
     owner of packets dropped when resolution failed. Frames queued while resolving carry any destination
-    MAC; it is written into bytes 0..5 (of the frame, or of ``OffloadFrame.frame``) when the reply comes.
+    MAC; it is written into bytes 0..5 (of the frame, or of ``OffloadFrame.data``) when the reply comes.
     """
 
     __slots__ = ("config", "counters", "entries", "pending", "_output", "_unreachable", "_ifaces")
 
     def __init__(self, config: IpConfig, counters: Counters, output: Callable[[int, Any], None],
-                 unreachable: Callable[[Any, int], None], ifaces: dict[int, Any]) -> None:
+                 unreachable: Callable[[Any, int, int], None], ifaces: dict[int, Any]) -> None:
         self.config = config
         self.counters = counters
         self.entries: dict[int, tuple[bytes, int]] = {}  # ip -> (mac, expires_us)
@@ -149,7 +149,7 @@ class NeighborCache:
                 for _frame, owner in p.queue:
                     if owner is not None and id(owner) not in seen:
                         seen.add(id(owner))
-                        self._unreachable(owner, ip)
+                        self._unreachable(owner, ip, now_us)
             else:
                 self._request(ip, p, now_us)
 
@@ -207,7 +207,7 @@ class NeighborCache:
 
 
 def _set_dst_mac(frame: Any, mac: bytes) -> None:
-    buf = frame if isinstance(frame, bytearray) else getattr(frame, "frame", None)
+    buf = frame if isinstance(frame, bytearray) else getattr(frame, "data", None)
     if isinstance(buf, bytearray):
         buf[0:6] = mac
     elif isinstance(buf, memoryview) and not buf.readonly:

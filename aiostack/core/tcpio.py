@@ -21,11 +21,13 @@ from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import Interface, format_ipv4, to_ip
 from aiostack.core.ipv4 import ETH_LEN, write_ipv4_header
 from aiostack.core.ports import PortAllocator
-from aiostack.core.tcp.segment import Segment
+from aiostack.core.tcp.segment import Segment, make_rst_for
+from aiostack.core.tcp.state import SYN_RECEIVED
 from aiostack.errors import AddressInUse, MalformedPacket
-from aiostack.fastpath import checksum_partial, pseudo_header_sum
+from aiostack.fastpath import checksum_partial, pseudo_header_sum, seq_le, seq_lt
 from aiostack.stats import Counters
 from aiostack.wire.tcp import parse_options
+from aiostack.wire.vnet import GSO_NONE, GSO_TCPV4, NEEDS_CSUM, OffloadFrame
 
 PROTO_TCP = 6
 FLAG_DF = 0x4000
@@ -234,12 +236,21 @@ class TcpIo:
     def _tcp_release(self, obj: Any) -> None:
         rec = self._tcp_by_id.get(id(obj))
         if rec is not None:
-            self._unregister(rec)
+            # A connection stays in the table until it is CLOSED (FIN handshake, TIME-WAIT): the host
+            # owns orphans; releasing only makes sure it is polled.
+            self._tcp_dirty[id(obj)] = rec
             return
         for key, listener in list(self._listeners.items()):
             if listener is obj:
                 del self._listeners[key]
                 self.c_tcp.inc("listeners_closed")
+                self._tcp_retired.add_from({"listen." + k: v for k, v in listener.counters.items()})
+                # Children not accepted yet are reset (as Linux does when a listening socket closes).
+                for child in listener.close():
+                    child.abort()
+                    crec = self._tcp_by_id.get(id(child))
+                    if crec is not None:
+                        self._touch(crec)
                 return
 
     # --- bookkeeping --------------------------------------------------------------------------------
@@ -274,10 +285,10 @@ class TcpIo:
     def _after(self, rec: _ConnRec) -> None:
         """Re-read a connection's timer and retire it once CLOSED (after its events are queued)."""
         conn = rec.conn
-        if int(conn.state) == 0:  # State.CLOSED
+        if conn.is_finished():  # CLOSED: the host forgets it (its events stay with the owner)
             self._unregister(rec)
             return
-        if rec.parent is not None and int(conn.state) != 3:  # left SYN-RECEIVED
+        if rec.parent is not None and conn.state is not SYN_RECEIVED:
             self._ready[id(rec.parent)] = rec.parent
             rec.parent = None
         d = conn.poll_at()
@@ -327,9 +338,14 @@ class TcpIo:
         c.inc("segments_received")
         rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
         if rec is not None:
-            rec.conn.receive_segment(seg, now_us)
+            conn = rec.conn
+            conn.receive_segment(seg, now_us)
             self._touch(rec)
-            return
+            if not conn.syn_reuse:
+                return
+            # RFC 9293 §3.10.7.4 / RFC 6191: a new SYN ended TIME-WAIT; the listener takes it.
+            self._flush_one(rec, now_us)
+            self._unregister(rec)
         ls = self._listeners
         listener = ls.get((dst, seg.dst_port)) or ls.get((0, seg.dst_port))
         if listener is not None:
@@ -338,61 +354,56 @@ class TcpIo:
                 rt = self.route(src)
                 if rt is None:
                     c.drop("no_route")
+                    child.abort()
                     return
                 child_rec = self._register(child, rt[0], rt[1], listener)
                 c.inc("passive_opens")
                 self._touch(child_rec)
             else:
-                self._flush_listener(listener, dst, src, now_us)
+                # RFC 9293 §3.10.7.2: an ACK to a listener is answered with a RST; nothing else is.
+                reply = listener.reply_for(seg)
+                if reply is not None:
+                    self._reply(reply, dst, src, now_us)
             return
         c.inc("segments_to_closed_port")
         self._send_rst_for(seg, dst, src, now_us)
 
     def _send_rst_for(self, seg: Segment, local_ip: int, remote_ip: int, now_us: int) -> None:
         """RFC 9293 §3.10.7.1: a segment for no connection gets a RST (never a RST for a RST)."""
-        from aiostack.core.tcp.segment import make_rst_for
-
         rst = make_rst_for(seg)
-        if rst is None:
-            return
+        if rst is not None:
+            self._reply(rst, local_ip, remote_ip, now_us)
+
+    def _reply(self, seg: Segment, local_ip: int, remote_ip: int, now_us: int) -> None:
         rt = self.route(remote_ip)
         if rt is None:
             return
-        self._send_segments(rt[0], rt[1], local_ip, remote_ip, [rst], None, 0, now_us)
-        self.c_tcp.inc("rst_sent")
-
-    def _flush_listener(self, listener: Any, local_ip: int, remote_ip: int, now_us: int) -> None:
-        """Listeners that answer non-SYN segments themselves (RST, challenge) expose ``poll_egress``."""
-        poll = getattr(listener, "poll_egress", None)
-        if poll is None:
-            return
-        for item in poll(now_us):
-            if isinstance(item, tuple):
-                seg, lip, rip = item
-            else:
-                seg, lip, rip = item, local_ip, remote_ip
-            rt = self.route(rip)
-            if rt is not None:
-                self._send_segments(rt[0], rt[1], lip, rip, [seg], None, 0, now_us)
+        self._send_segments(rt[0], rt[1], local_ip, remote_ip, [seg], None, 0, now_us)
+        self.c_tcp.inc("segments_sent")
+        if seg.flags & 0x04:
+            self.c_tcp.inc("rst_sent")
 
     def _tcp_icmp_error(self, q: icmpmod.QuotedError, now_us: int) -> bool:
         rec = self._tcp.get((q.src, q.src_port, q.dst, q.dst_port))
         if rec is None:
             return False
         conn = rec.conn
-        try:
-            conn.on_icmp_error(q.kind, q.mtu, seq=q.seq)
-        except TypeError:
-            conn.on_icmp_error(q.kind, q.mtu)
+        # RFC 5927 §4.1: act only when the quoted sequence number is one we sent and is unacknowledged
+        # (SND.UNA <= SEG.SEQ < SND.MAX); otherwise it is stale or forged.
+        una = conn.snd_una
+        if not (seq_le(una, q.seq) and seq_lt(q.seq, conn.snd_max)):
+            self.c_tcp.drop("icmp_bad_seq")
+            return True
+        conn.on_icmp_error(q.kind, q.mtu, now_us)
         self._touch(rec)
         return True
 
-    def _tcp_unreachable(self, owner: Any) -> None:
+    def _tcp_unreachable(self, owner: Any, now_us: int) -> None:
         """ARP failed for the next hop of ``owner``'s packets: RFC 1122 §2.3.2.2 / Linux EHOSTUNREACH."""
         rec = self._tcp_by_id.get(id(owner))
         if rec is None:
             return
-        rec.conn.on_icmp_error(icmpmod.KIND_HOST_UNREACHABLE, None)
+        rec.conn.on_icmp_error(icmpmod.KIND_HOST_UNREACHABLE, None, now_us)
         self._touch(rec)
 
     # --- egress -------------------------------------------------------------------------------------
@@ -403,22 +414,24 @@ class TcpIo:
             return
         recs = list(dirty.values())
         dirty.clear()
-        c = self.c_tcp
         for rec in recs:
-            if not rec.alive:
-                continue
-            conn = rec.conn
-            iface = rec.iface
-            gso = iface.gso_max_bytes
-            if gso > IP_TCP_HEADERS:
-                segs = conn.poll_egress(now_us, gso - 20 - 60)
-            else:
-                segs = conn.poll_egress(now_us)
-            if segs:
-                sent = self._send_segments(iface, rec.next_hop, conn.local_ip, conn.remote_ip, segs, conn,
-                                           _send_mss(conn), now_us)
-                c.inc("segments_sent", sent)
-            self._after(rec)
+            if rec.alive:
+                self._flush_one(rec, now_us)
+                self._after(rec)
+
+    def _flush_one(self, rec: _ConnRec, now_us: int) -> None:
+        conn = rec.conn
+        iface = rec.iface
+        gso = iface.gso_max_bytes
+        if gso > IP_TCP_HEADERS + 40:
+            # GSO: payload up to the device's largest IP packet minus IP and (worst case) TCP headers.
+            segs = conn.poll_egress(now_us, gso - 20 - 60)
+        else:
+            segs = conn.poll_egress(now_us)
+        if segs:
+            sent = self._send_segments(iface, rec.next_hop, conn.local_ip, conn.remote_ip, segs, conn,
+                                       conn.snd_mss, now_us)
+            self.c_tcp.inc("segments_sent", sent)
 
     def _send_segments(self, iface: Interface, next_hop: int, src: int, dst: int, segs: list[Segment],
                        owner: Any, mss: int, now_us: int) -> int:
@@ -476,37 +489,15 @@ class TcpIo:
 
     def _tcp_counter_groups(self) -> list[Any]:
         groups: list[Any] = [self.c_tcp, self._tcp_retired]
-        for rec in self._tcp.values():
-            counters = getattr(rec.conn, "counters", None)
-            if counters is not None:
-                groups.append(counters if isinstance(counters, Counters) else _prefixed(counters))
+        groups.extend(rec.conn.counters for rec in self._tcp.values())
+        groups.extend(listener.counters for listener in self._listeners.values())
         return groups
 
 
-def _prefixed(values: Any) -> dict[str, int]:
-    return {("tcp." + k if not k.startswith("tcp.") else k): v for k, v in dict(values).items()}
-
-
-def _send_mss(conn: Any) -> int:
-    for name in ("send_mss", "snd_mss", "effective_mss", "mss"):
-        v = getattr(conn, name, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return 0
-
-
-def _offload_frame(frame: bytearray, tcp_header_len: int, gso_size: int) -> Any:
-    import importlib
-
-    vnet: Any = importlib.import_module("aiostack.wire.vnet")
-
+def _offload_frame(frame: bytearray, tcp_header_len: int, gso_size: int) -> OffloadFrame:
+    """virtio 1.2 §5.1.6.2: NEEDS_CSUM from the TCP header on; GSO_TCPV4 cut into ``gso_size`` payloads."""
     csum_start = ETH_LEN + 20
-    hdr = vnet.VnetHeader(
-        flags=vnet.NEEDS_CSUM,
-        gso_type=vnet.GSO_TCPV4 if gso_size else vnet.GSO_NONE,
-        hdr_len=csum_start + tcp_header_len,
-        gso_size=gso_size,
-        csum_start=csum_start,
-        csum_offset=TCP_CSUM_OFFSET,
-    )
-    return vnet.OffloadFrame(hdr, frame)
+    if gso_size:
+        return OffloadFrame(frame, NEEDS_CSUM, GSO_TCPV4, gso_size, csum_start + tcp_header_len, csum_start,
+                            TCP_CSUM_OFFSET)
+    return OffloadFrame(frame, NEEDS_CSUM, GSO_NONE, 0, 0, csum_start, TCP_CSUM_OFFSET)

@@ -1,0 +1,252 @@
+"""TCP through whole hosts: connect/listen/transfer, RST for closed ports, loopback, GSO egress,
+ICMP errors (connect refused, path MTU), ARP failure (EHOSTUNREACH)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import struct
+
+import pytest
+from test_core_util import IP_A, IP_B, IP_C, Net, frame_bytes, make_host, two_hosts
+
+from aiostack.core import icmp
+from aiostack.core.interface import parse_ipv4
+from aiostack.core.tcp.events import Closed, Connected, DataReceived, EofReceived
+from aiostack.core.tcp.state import ESTABLISHED
+from aiostack.fastpath import checksum_partial, pseudo_header_sum
+from aiostack.wire.vnet import GSO_TCPV4, NEEDS_CSUM, OffloadFrame, complete_checksum
+
+SECOND = 1_000_000
+
+
+class Caps:
+    def __init__(self, mtu: int, checksum_offload: bool = False, gso_max_bytes: int = 0) -> None:
+        self.mtu = mtu
+        self.checksum_offload = checksum_offload
+        self.gso_max_bytes = gso_max_bytes
+
+
+def events(conn) -> list:
+    out = []
+    while (ev := conn.next_event()) is not None:
+        out.append(ev)
+    return out
+
+
+def open_pair(net: Net, a, b, port: int = 80, dst: int = IP_B, b_ip: int = 0):
+    listener = b.tcp_listen(b_ip, port, 16)
+    cli = a.tcp_connect(dst, port, now_us=net.now)
+    net.settle()
+    assert listener in b.pop_ready()  # the accept queue got a connection
+    srv = listener.accept()
+    assert srv is not None, "no connection accepted"
+    assert cli.state is ESTABLISHED and srv.state is ESTABLISHED
+    return listener, cli, srv
+
+
+def transfer(net: Net, sender_host, sender, receiver, data: bytes, max_rounds: int = 100000) -> bytes:
+    """Push ``data`` from ``sender`` to ``receiver`` on the virtual clock; returns what arrived."""
+    got = bytearray()
+    off = 0
+    for _ in range(max_rounds):
+        if off < len(data):
+            off += sender.send(memoryview(data)[off:off + 256 * 1024])
+            sender_host.notify(sender)
+        net.step()
+        chunk = receiver.read()
+        if chunk:
+            got += chunk
+            # consume opened the window: let the receiver's host send the update
+            for h in net.hosts:
+                h.notify(receiver)
+        if len(got) >= len(data):
+            return bytes(got)
+        if not net.step():
+            net.advance(10_000)
+    raise AssertionError(f"transfer stalled at {len(got)} of {len(data)} bytes")
+
+
+def test_connect_listen_transfer_close() -> None:
+    net, a, b = two_hosts()
+    listener, cli, srv = open_pair(net, a, b)
+    assert Connected() in events(cli)
+    data = bytes(i * 7 % 256 for i in range(300_000))
+    got = transfer(net, a, cli, srv, data)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    back = transfer(net, b, srv, cli, b"pong" * 1000)
+    assert back == b"pong" * 1000
+    cli.shutdown_write()
+    a.notify(cli)
+    net.settle()
+    assert EofReceived() in events(srv)
+    srv.close()
+    b.notify(srv)
+    net.advance(1000)
+    net.advance(61 * SECOND)  # TIME-WAIT ends
+    assert any(isinstance(e, Closed) and e.error is None for e in events(cli))
+    assert a.tcp_connections() == [] and b.tcp_connections() == []
+    c = a.counters()
+    assert c["tcp.active_opens"] == 1 and c["tcp.segments_sent"] > 200 and c["tcp.segments_received"] > 10
+    assert b.counters()["tcp.passive_opens"] == 1
+
+
+def test_segments_to_closed_port_get_rst_and_refuse_connect() -> None:
+    net, a, b = two_hosts()
+    cli = a.tcp_connect(IP_B, 81, now_us=0)
+    net.settle()
+    evs = events(cli)
+    assert len(evs) == 1 and isinstance(evs[0], Closed) and isinstance(evs[0].error, ConnectionRefusedError)
+    assert b.counters()["tcp.rst_sent"] == 1 and b.counters()["tcp.segments_to_closed_port"] == 1
+    assert a.tcp_connections() == []
+
+
+def test_ephemeral_ports_unique_and_in_range() -> None:
+    net, a, b = two_hosts()
+    b.tcp_listen(0, 80, 128)
+    conns = [a.tcp_connect(IP_B, 80, now_us=0) for _ in range(40)]
+    ports = {c.local_port for c in conns}
+    assert len(ports) == 40 and all(32768 <= p <= 60999 for p in ports)
+    net.settle()
+    assert all(c.state is ESTABLISHED for c in conns)
+
+
+def test_loopback_tcp_full_path() -> None:
+    net = Net()
+    h = make_host()
+    lo = h.add_interface("lo", bytes(6), "127.0.0.1/8", mtu=65535, loopback=True)
+    h.add_interface("eth0", bytes.fromhex("020000000001"), "198.18.0.1/24", mtu=1500)
+    net.loop(h, lo)
+    listener = h.tcp_listen(0, 8080, 8)
+    cli = h.tcp_connect(parse_ipv4("127.0.0.1"), 8080, now_us=0)
+    net.settle()
+    srv = listener.accept()
+    assert srv is not None and srv.remote_port == cli.local_port
+    data = bytes(range(256)) * 2000
+    assert transfer(net, h, cli, srv, data) == data
+    # A connection to our own Ethernet address also goes through lo.
+    cli2 = h.tcp_connect(IP_A, 8080, now_us=net.now)
+    net.settle()
+    assert cli2.state is ESTABLISHED and listener.accept() is not None
+    assert all(i == lo for _h, i, f in net.sent if frame_bytes(f)[12:14] == b"\x08\x00")
+
+
+def test_gso_offload_egress_and_super_frame_ingress() -> None:
+    caps = Caps(1500, checksum_offload=True, gso_max_bytes=65535)
+    net, a, b = two_hosts(caps=caps)
+    _l, cli, srv = open_pair(net, a, b)
+    data = bytes(i % 253 for i in range(200_000))
+    got = transfer(net, a, cli, srv, data)
+    assert got == data
+    supers = [f for h, _i, f in net.sent if h is a and isinstance(f, OffloadFrame) and f.gso_type == GSO_TCPV4]
+    assert supers, "no GSO super-frames were emitted"
+    f = supers[0]
+    assert f.flags & NEEDS_CSUM and f.csum_start == 34 and f.csum_offset == 16
+    assert f.gso_size == cli.snd_mss and (len(f.data) - f.hdr_len) % f.gso_size == 0
+    assert len(f.data) - 14 > 1500
+    # The checksum field holds the pseudo-header sum; completing it gives a valid segment.
+    tcp_len = len(f.data) - 34
+    assert struct.unpack_from("!H", f.data, 50)[0] == pseudo_header_sum(IP_A, IP_B, 6, tcp_len)
+    done = complete_checksum(f)
+    assert checksum_partial(memoryview(done)[34:], pseudo_header_sum(IP_A, IP_B, 6, tcp_len)) == 0xFFFF
+    # Segments no larger than the MSS go out with NEEDS_CSUM only.
+    small = [f for h, _i, f in net.sent if h is b and isinstance(f, OffloadFrame) and f.gso_type == 0]
+    assert small and all(f.flags & NEEDS_CSUM for f in small)
+
+
+def test_super_frame_from_plain_device_dropped() -> None:
+    caps = Caps(1500, checksum_offload=True, gso_max_bytes=65535)
+    net, a, b = two_hosts(caps=caps)
+    _l, cli, srv = open_pair(net, a, b)
+    cli.send(b"x" * 20000)
+    a.notify(cli)
+    frames = a.poll_egress(net.now)
+    big = [f for _i, f in frames if isinstance(f, OffloadFrame) and f.gso_type]
+    assert big
+    # The same bytes without offload metadata (and a completed checksum) exceed the MTU: dropped.
+    b.receive_frames(1, [bytes(complete_checksum(big[0]))], net.now)
+    assert b.counters()["ip.drops.oversize"] == 1
+    b.receive_frames(1, [big[0]], net.now)
+    assert srv.recv_buffer_bytes == len(big[0].data) - big[0].hdr_len
+
+
+def test_icmp_port_unreachable_refuses_connect_and_frag_needed_lowers_mss() -> None:
+    net, a, b = two_hosts()
+    b.udp_bind(IP_B, 7)
+    a.udp_bind().sendto(b"arp", IP_B, 7, now_us=0)
+    net.settle()
+    cli = a.tcp_connect(IP_B, 80, now_us=net.now)
+    out = a.poll_egress(net.now)
+    syn = frame_bytes(out[0][1])
+    err = icmp.build_error(icmp.DEST_UNREACH, icmp.UNREACH_PORT, 0, memoryview(syn[14:]))
+    a.receive_frames(1, [_icmp_frame(b, a, bytes(err))], net.now)
+    evs = events(cli)
+    assert len(evs) == 1 and isinstance(evs[0].error, ConnectionRefusedError)
+    # Established connection: fragmentation needed lowers the MSS (RFC 1191).
+    _l, cli, srv = open_pair(net, a, b)
+    cli.send(b"z" * 10000)
+    a.notify(cli)
+    out = a.poll_egress(net.now)
+    seg = frame_bytes(out[0][1])
+    err = icmp.build_error(icmp.DEST_UNREACH, icmp.UNREACH_FRAG_NEEDED, 1200, memoryview(seg[14:]))
+    before = cli.snd_mss
+    a.receive_frames(1, [_icmp_frame(b, a, bytes(err))], net.now)
+    assert cli.snd_mss <= 1160 < before  # MTU - 40, less the timestamp option
+    assert a.path_mtu(IP_B, a.interface(1)) == 1200
+    # A forged error quoting a sequence number outside the window is ignored (RFC 5927).
+    bad = bytearray(seg[14:])
+    struct.pack_into("!I", bad, 24, (struct.unpack_from("!I", bad, 24)[0] + 10**9) & 0xFFFFFFFF)
+    err = icmp.build_error(icmp.DEST_UNREACH, icmp.UNREACH_FRAG_NEEDED, 600, memoryview(bytes(bad)))
+    mss = cli.snd_mss
+    a.receive_frames(1, [_icmp_frame(b, a, bytes(err))], net.now)
+    assert cli.snd_mss == mss and a.counters()["tcp.drops.icmp_bad_seq"] == 1
+
+
+def _icmp_frame(src_host, dst_host, msg: bytes) -> bytes:
+    from aiostack.core.ipv4 import write_ipv4_header
+
+    f = bytearray(34 + len(msg))
+    f[0:6] = dst_host.interface(1).mac
+    f[6:12] = src_host.interface(1).mac
+    f[12:14] = b"\x08\x00"
+    write_ipv4_header(f, 14, 20 + len(msg), 1, 0, 64, 1, src_host.interface(1).ip, dst_host.interface(1).ip)
+    f[34:] = msg
+    return bytes(f)
+
+
+def test_arp_failure_fails_connect_with_ehostunreach() -> None:
+    net, a, _b = two_hosts()
+    cli = a.tcp_connect(IP_C, 80, now_us=0)
+    net.advance(5 * SECOND)
+    evs = events(cli)
+    assert evs and isinstance(evs[-1], Closed) and isinstance(evs[-1].error, OSError)
+    assert evs[-1].error.errno == errno.EHOSTUNREACH
+    assert cli in a.pop_ready()
+    assert a.tcp_connections() == []
+
+
+def test_listener_close_resets_unaccepted_and_ack_to_listener_gets_rst() -> None:
+    net, a, b = two_hosts()
+    listener = b.tcp_listen(IP_B, 80, 4)
+    cli = a.tcp_connect(IP_B, 80, now_us=0)
+    net.settle()
+    assert listener.pending == 1
+    b.release(listener)
+    net.settle()
+    assert any(isinstance(e, Closed) and isinstance(e.error, ConnectionResetError) for e in events(cli))
+    assert b.tcp_listeners() == []
+    with pytest.raises(OSError):
+        b.tcp_listen(0xC6120063, 80)
+
+
+def test_pop_ready_reports_touched_objects_only() -> None:
+    net, a, b = two_hosts()
+    listener, cli, srv = open_pair(net, a, b)
+    a.pop_ready()
+    b.pop_ready()
+    cli.send(b"hello")
+    a.notify(cli)
+    net.settle()
+    ready_b = b.pop_ready()
+    assert srv in ready_b and DataReceived(5) in events(srv)
+    assert listener not in ready_b
