@@ -43,6 +43,7 @@ from aiostack.tools import workloads as wl
 
 WORKLOADS = ("bulk", "pingpong", "idle", "pure")
 MiB = 1 << 20
+PAIR_A, PAIR_B = "198.18.0.1", "198.18.0.2"  # the in-memory pair (no real network involved)
 
 SessionFactory = Callable[[], contextlib.AbstractAsyncContextManager[wl.Endpoints]]
 
@@ -226,15 +227,16 @@ async def kernel_session() -> AsyncIterator[wl.Endpoints]:
 def aiostack_session_factory() -> tuple[SessionFactory | None, str]:
     """A factory of fresh aiostack endpoint pairs over an in-memory link, or None and the reason."""
     try:
-        from aiostack.aio import stack_pair  # type: ignore[attr-defined]
+        from aiostack.aio.stack import Stack
     except ImportError as exc:
         return None, f"aiostack not measured: the asyncio layer is not available ({exc})"
 
     @contextlib.asynccontextmanager
     async def session() -> AsyncIterator[wl.Endpoints]:
-        async with stack_pair(mtu=65535) as (client, server):
-            yield wl.Endpoints("aiostack", client.open_connection, server.start_server,
-                               server.address, server.address, port=5001)
+        # Two stacks joined by an in-memory LoopbackPair with a 64 KiB MTU: client on a, server on b.
+        a, b = Stack.pair(mtu=65535, addresses=(f"{PAIR_A}/24", f"{PAIR_B}/24"))
+        async with a, b:
+            yield wl.Endpoints("aiostack", a.open_connection, b.start_server, PAIR_B, PAIR_B)
 
     return session, ""
 
@@ -403,7 +405,8 @@ class Bench:
                 r.note = f"not measured: {reason}"
             self.rows.extend(rows)
             return
-        with kernelnet.Netns() as ns, kernelnet.veth_pair(ns) as net:
+        with asyncio.Runner(loop_factory=self.loop_factory()) as runner, kernelnet.Netns() as ns, \
+                kernelnet.veth_pair(ns) as net:
             tap_ns = ns.add() if not tap_missing else ""
             for i in range(a.repeat):
                 label = f"TAP reference kernel->kernel veth {i + 1}/{a.repeat}"
@@ -418,7 +421,7 @@ class Bench:
                 for r, (direction, mode) in zip(rows, TAP_MODES, strict=True):
                     label = f"{r.workload} {i + 1}/{a.repeat}"
                     self.progress.start(label)
-                    res = tap_sample(ns, tap_ns, direction, mode, nbytes, a.uvloop)
+                    res = runner.run(tap_sample(ns, tap_ns, direction, mode, nbytes))
                     r.aiostack.append(float(res["value"]))
                     r.verified_bytes += int(res["bytes"])
                     r.verified = r.verified and bool(res["verified"])
@@ -446,21 +449,61 @@ TAP_ROWS = [
     ("kernel->aiostack, plain 1514 B", ">= 250 MB/s"),
     ("aiostack->kernel, plain 1514 B", ">= 170 MB/s"),
 ]
+TAP_STACK, TAP_KERNEL, TAP_PORT = "198.18.201.2", "198.18.201.1", 5201
 TAP_MODES = [("rx", "offload"), ("tx", "offload"), ("rx", "plain"), ("tx", "plain")]
 
 
 def tap_available() -> str:
     """Empty when aiostack can run on a TAP device here; else why the aiostack TAP side is not measured."""
     try:
-        from aiostack.aio import Stack  # type: ignore[attr-defined]  # noqa: F401
+        from aiostack.aio.stack import Stack  # noqa: F401
         from aiostack.link.tap import Tap  # noqa: F401
     except ImportError as exc:
         return f"aiostack side not measured: TAP device or asyncio layer not available ({exc})"
     return ""
 
 
-def tap_sample(ns: Any, tap_ns: str, direction: str, mode: str, nbytes: int, uvloop: bool) -> dict[str, Any]:
-    raise NotImplementedError
+async def tap_sample(ns: Any, tap_ns: str, direction: str, mode: str, nbytes: int) -> dict[str, Any]:
+    """One TAP bulk sample: aiostack on a TAP device in ``tap_ns``, the kernel peer in the same namespace.
+
+    ``rx``: kernel -> aiostack (aiostack's sink reports); ``tx``: aiostack -> kernel (the kernel's
+    receiver reports). ``mode`` is ``offload`` (vnet header, GSO/CSUM) or ``plain`` (1514-byte frames).
+    """
+    from aiostack.aio.stack import Stack
+    from aiostack.tools import kernelnet
+
+    name = f"bench-{mode[:5]}"
+    stack = Stack.on_tap(name, f"{TAP_STACK}/24", offload=mode == "offload", netns=tap_ns, name="tap")
+    peer = None
+    try:
+        kernelnet.ip("addr", "add", f"{TAP_KERNEL}/24", "dev", name, netns=tap_ns)
+        kernelnet.ip("link", "set", name, "mtu", "1500", "up", netns=tap_ns)
+        async with stack:
+            ep = wl.Endpoints("aiostack", stack.open_connection, stack.start_server, TAP_STACK, TAP_KERNEL)
+            if direction == "rx":
+                server, port, result = await wl.start_bulk_sink(ep, nbytes)
+                try:
+                    peer = ns.spawn(tap_ns, kernelnet.peer_argv("send", TAP_STACK, port, nbytes))
+                    res = await asyncio.wait_for(result, kernelnet.IO_TIMEOUT_S)
+                    sent = await asyncio.to_thread(kernelnet.read_json_line, peer)
+                finally:
+                    server.close()
+                    await server.wait_closed()
+                if sent.get("bytes") != nbytes:
+                    raise RuntimeError(f"kernel sender reported {sent}")
+            else:
+                peer = ns.spawn(tap_ns, kernelnet.peer_argv("recv", TAP_KERNEL, TAP_PORT, nbytes))
+                await asyncio.to_thread(kernelnet.read_json_line, peer)  # {"ready": port}
+                ep.port = TAP_PORT
+                await asyncio.wait_for(wl.bulk_source(ep, TAP_PORT, nbytes), kernelnet.IO_TIMEOUT_S)
+                res = await asyncio.to_thread(kernelnet.read_json_line, peer)
+            await asyncio.to_thread(peer.wait, kernelnet.IO_TIMEOUT_S)
+    finally:
+        if not stack.closed:
+            await stack.close()
+    if not res.get("verified") or res.get("bytes") != nbytes:
+        raise RuntimeError(f"TAP {direction} {mode}: {res}")
+    return res
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
