@@ -37,6 +37,7 @@ class TcpConfig:
     max_retransmits: int = 15  # Linux tcp_retries2: data retransmissions before the connection fails
     max_syn_retransmits: int = 6  # Linux tcp_syn_retries
     user_timeout_us: int = 0  # RFC 9293 §3.8.3 / RFC 5482; 0 = off
+    tail_loss_probe: bool = True  # RFC 8985 §7 (with SACK): probe a lost tail before the RTO fires
     delayed_ack_us: int = 40 * MS  # RFC 9293 §3.8.6.3 allows up to 500 ms; Linux uses 40 ms
     delayed_ack_segments: int = 2  # ACK at least every second full-sized segment (RFC 5681 §4.2)
     persist_min_us: int = 200 * MS

@@ -170,10 +170,15 @@ class TcpConnection:
         self.inflation = 0  # RFC 5681 §3.2 NewReno cwnd inflation, kept apart from the controller's cwnd
         self.high_rxt = iss  # RFC 6675 HighRxt + 1
         self.rtx_head = False  # retransmit the segment at snd_una on the next output
+        self.rtx_mark: tuple[int, int] | None = None  # (seq, snd_max) of the head retransmission
+        self.tlp_out = False  # RFC 8985 §7: a tail loss probe is outstanding
+        self.tlp_new = False  # the probe may be one new segment beyond cwnd
+        self.rtx_tail = False  # the probe retransmits the last segment
         self.first_partial = True
         self.rtt_seq: int | None = None  # Karn timing: the ACK covering rtt_seq gives a sample
         self.rtt_time = 0
         self.karn_blocked = False  # a retransmission happened: only timestamp samples are valid
+        self.rtx_ts = 0  # TSval of the latest retransmission
         self.retries = 0  # consecutive RTO expiries (RFC 6298 §5.5)
         self.head_sent_us = now_us  # first transmission time of the oldest unacknowledged data
         self.syn_sent_us = now_us
@@ -547,7 +552,7 @@ class TcpConnection:
         """RFC 9293 §3.10.7.4: TIME-WAIT for 2×MSL; the application sees the connection closed now."""
         self.state = TIME_WAIT
         t = self.timers
-        t.rto = t.persist = t.keepalive = t.fin_wait2 = t.delack = None
+        t.rto = t.tlp = t.persist = t.keepalive = t.fin_wait2 = t.delack = None
         t.time_wait = now_us + self.config.time_wait_us
         self.sendbuf.clear()
         if self.listener is not None:
@@ -721,13 +726,26 @@ class TcpConnection:
                     end = seq_add(seg.seq, len(seg.payload) + (1 if seg.flags & FIN else 0))
                     if seq_gt(end, self.high_rxt):
                         self.high_rxt = end
+        if self.rtx_tail:
+            # RFC 8985 §7.3: the probe retransmits the last segment sent
+            self.rtx_tail = False
+            k = seq_diff(self.snd_max, self.snd_una)
+            if k > self.snd_mss:
+                k = self.snd_mss
+            if k > 0:
+                seg = self.retransmit_at(seq_add(self.snd_max, -k), k, now_us)
+                if seg is not None:
+                    out.append(seg)
         cwnd = self.cc.cwnd
         if self.in_recovery and self.sack_ok:
             room = self.sack_recovery(now_us, out)
-        elif self.in_recovery:
-            room = cwnd + self.inflation - seq_diff(self.snd_nxt, self.snd_una)
         else:
             room = cwnd + self.inflation - seq_diff(self.snd_nxt, self.snd_una)
+        if self.tlp_new:
+            # RFC 8985 §7.3: the probe is one new segment, even beyond cwnd
+            self.tlp_new = False
+            if room < self.snd_mss:
+                room = self.snd_mss
         self.send_new(now_us, out, max_segment_bytes, room)
 
     def sack_recovery(self, now_us: int, out: list[Segment]) -> int:
@@ -776,12 +794,16 @@ class TcpConnection:
         if off + n == total:
             flags |= PSH
         seg = self.make_segment(seq, flags, payload, now_us)
+        if self.in_recovery and seq == self.snd_una:
+            self.rtx_mark = (seq, self.snd_max)
         c = self.counters.values
         c["retransmits"] = c.get("retransmits", 0) + 1
         c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
         # RFC 6298 §3 / RFC 9293 §3.8.1 (Karn): no RTT sample from retransmitted data
         self.rtt_seq = None
         self.karn_blocked = True
+        if seg.ts_val is not None:
+            self.rtx_ts = seg.ts_val
         if self.timers.rto is None:
             self.arm_rto(now_us)
         return seg
@@ -852,6 +874,11 @@ class TcpConnection:
         if seq_lt(nxt, self.snd_max):
             c["retransmits"] = c.get("retransmits", 0) + 1
             c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
+            self.karn_blocked = True
+            self.rtt_seq = None
+            ts = out[-1].ts_val
+            if ts is not None:
+                self.rtx_ts = ts
         else:
             if self.snd_una == self.snd_max:
                 self.head_sent_us = now_us
@@ -881,7 +908,7 @@ class TcpConnection:
     # ============================================================================================
 
     def poll_at(self) -> int | None:
-        if self.out or self.ack_now or self.need_syn or self.rtx_head:
+        if self.out or self.ack_now or self.need_syn or self.rtx_head or self.rtx_tail or self.tlp_new:
             return self.created_us  # something is ready now (any time in the past)
         return self.timers.earliest()
 
@@ -892,7 +919,34 @@ class TcpConnection:
             limit = self.head_sent_us + ut
             if limit < d:
                 d = limit if limit > now_us else now_us + 1
-        self.timers.rto = d
+        t = self.timers
+        t.rto = d
+        t.tlp = None
+        srtt = self.rtt.srtt_us
+        if (srtt is not None and self.sack_ok and not self.in_recovery and not self.tlp_out
+                and self.config.tail_loss_probe and self.state in SENDS_DATA and not self.retries):
+            # RFC 8985 §7.2: PTO = 2*SRTT, plus the worst-case delayed ACK when one segment is in flight
+            pto = 2 * srtt
+            if seq_diff(self.snd_max, self.snd_una) <= self.snd_mss:
+                pto += self.config.delayed_ack_us * 5
+            if pto < 10_000:
+                pto = 10_000
+            if now_us + pto < d:
+                t.tlp = now_us + pto
+
+    def on_tlp(self, now_us: int) -> None:
+        """RFC 8985 §7.3: the probe timeout fired: send one new segment if possible, else retransmit the
+        last one, so a lost tail is repaired by SACK recovery instead of an RTO."""
+        if self.snd_una == self.snd_max or self.in_recovery or self.state not in SENDS_DATA:
+            return
+        self.tlp_out = True
+        self.counters.inc("tail_loss_probes")
+        unsent = len(self.sendbuf) - seq_diff(self.snd_nxt, self.buf_seq)
+        if unsent > 0 and seq_diff(seq_add(self.snd_una, self.snd_wnd), self.snd_nxt) >= min(unsent, self.snd_mss):
+            self.tlp_new = True
+        else:
+            self.rtx_tail = True
+        self.arm_rto(now_us)
 
     def arm_persist(self, now_us: int) -> None:
         """RFC 9293 §3.8.6.1: probe a zero window, with exponential backoff (RFC 1122 §4.2.2.17)."""
@@ -911,6 +965,9 @@ class TcpConnection:
         if t.rto is not None and t.rto <= now_us:
             t.rto = None
             self.on_rto(now_us)
+        if t.tlp is not None and t.tlp <= now_us:
+            t.tlp = None
+            self.on_tlp(now_us)
         if t.delack is not None and t.delack <= now_us:
             t.delack = None
             self.ack_now = True
@@ -972,6 +1029,7 @@ class TcpConnection:
         self.inflation = 0
         self.dupacks = 0
         self.rtx_head = False
+        self.rtx_mark = None
         self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged octet
         self.high_rxt = self.snd_una
         self.rtt_seq = None

@@ -351,10 +351,21 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         blocks = _filter_sack(c, seg.sack_blocks, ack)
         if blocks:
             newly_sacked = c.scoreboard.update(ack, blocks, c.snd_max)
+            m = c.rtx_mark
+            if m is not None and c.in_recovery:
+                # Lost retransmission (as Linux tcp_mark_lost_retrans): data sent well after the head
+                # was retransmitted is SACKed while the head is still missing: send it again.
+                hs = c.scoreboard.highest_sacked
+                if (hs is not None and seq_le(c.snd_una, m[0]) and seq_ge(hs, seq_add(m[1], DUPTHRESH * mss))
+                        and not c.scoreboard.is_sacked(m[0])):
+                    c.rtx_mark = None
+                    c.high_rxt = c.snd_una
+                    c.counters.inc("lost_retransmits")
 
     if acked > 0:
         # RFC 9293 §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT: new data acknowledged
         c.snd_una = ack
+        c.tlp_out = False
         sb = c.sendbuf
         data_acked = seq_diff(ack, c.buf_seq)
         if data_acked > 0:
@@ -372,7 +383,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         if rs is not None and seq_ge(ack, rs):
             rtt_us = now_us - c.rtt_time
             c.rtt_seq = None
-        elif c.karn_blocked and c.ts_ok and seg.ts_ecr:
+        elif c.karn_blocked and c.ts_ok and seg.ts_ecr and seq_ge(seg.ts_ecr, c.rtx_ts):
+            # the echo must come from a segment sent no earlier than the last retransmission, else the
+            # ACK may answer the original transmission and the sample would be ambiguous (RFC 3522 §2)
             d = (c.ts_now(now_us) - seg.ts_ecr) & _MASK32
             if d < 0x7FFFFFFF:
                 rtt_us = d * 1000 if d else 500  # RFC 7323 §4.1 / appendix G: 1 ms clock
@@ -389,6 +402,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
                 c.in_recovery = False
                 c.inflation = 0
                 c.dupacks = 0
+                c.rtx_mark = None
                 c.cc.on_exit_recovery(now_us)
             elif not sack_ok:
                 # RFC 6582 §3.2 step 5: partial ACK: retransmit the next hole, deflate, add one MSS
@@ -405,7 +419,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         # step 5: for partial ACKs only the first one restarts it, the "impatient" variant).
         t = c.timers
         if c.snd_una == c.snd_max:
-            t.rto = None
+            t.rto = t.tlp = None
             c.first_partial = True
         elif not c.in_recovery or sack_ok or c.first_partial:
             c.arm_rto(now_us)
@@ -442,7 +456,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
                 if c.in_recovery:
                     if not sack_ok:
                         c.inflation += mss  # RFC 5681 §3.2 step 4: inflate by one SMSS
-                elif c.dupacks < DUPTHRESH and not sack_ok:
+                elif c.dupacks < DUPTHRESH:
                     # RFC 3042 limited transmit: one new segment for each of the first two dupacks
                     c.inflation = c.dupacks * mss
     # Loss detection: DupThresh duplicate ACKs (RFC 5681 §3.2 step 2) or, with SACK, IsLost(HighACK+1)

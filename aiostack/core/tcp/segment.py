@@ -11,12 +11,15 @@ Conversion to and from the wire goes through ``aiostack.wire.tcp`` (``Segment.fr
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG
+from aiostack.errors import MalformedPacket
+from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpRepr, parse_options
 
 Payload = Any  # bytes | memoryview (kept as Any: memoryview slices must not be copied)
 
+_HDR = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window (RFC 9293 §3.1)
 _FLAG_CHARS = ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"), (ECE, "E"), (CWR, "W"))
 
 
@@ -74,19 +77,65 @@ class Segment:
         return len(self.payload) + (1 if f & SYN else 0) + (1 if f & FIN else 0)
 
     def options_len(self) -> int:
-        """Bytes of TCP options this segment needs (padded to a multiple of 4), as emitted by ``to_wire``."""
+        """Bytes of TCP options ``emit_into`` writes (the layout of ``aiostack.wire.tcp.TcpRepr.emit``)."""
         n = 0
         if self.mss is not None:
             n += 4
-        if self.wscale is not None:
-            n += 3
-        if self.sack_permitted:
-            n += 2
         if self.ts_val is not None:
-            n += 10
+            n += 12
+        elif self.sack_permitted:
+            n += 4
+        if self.wscale is not None:
+            n += 4
         if self.sack_blocks:
-            n += 2 + 8 * len(self.sack_blocks)
-        return (n + 3) & ~3
+            n += 4 + 8 * len(self.sack_blocks)
+        return n
+
+    def wire_len(self) -> int:
+        """Header, options and payload: the bytes ``emit_into`` writes."""
+        return 20 + self.options_len() + len(self.payload)
+
+    # --- wire conversion (aiostack.wire.tcp does the byte layout) --------------------------------
+
+    @classmethod
+    def from_wire(cls, buf: Any) -> Segment:
+        """Decode a whole TCP segment (the IPv4 payload; checksum verified by the caller). The payload
+        is a memoryview into ``buf`` (no copy). Raises ``MalformedPacket`` only."""
+        mv = memoryview(buf)
+        n = len(mv)
+        if n < 20:
+            raise MalformedPacket("truncated", f"tcp segment of {n} bytes")
+        sp, dp, seq, ack, off, flags, win = _HDR.unpack_from(mv, 0)
+        hl = (off >> 4) << 2
+        if hl < 20 or hl > n:  # RFC 9293 §3.1: data offset >= 5 words, within the segment
+            raise MalformedPacket("bad_data_offset", f"data offset {hl >> 2} in {n} bytes")
+        s = cls(sp, dp, seq, ack, flags, win, mv[hl:])
+        if hl > 20:
+            s.mss, s.wscale, s.sack_permitted, s.sack_blocks, s.ts_val, s.ts_ecr = parse_options(mv[20:hl])
+        return s
+
+    @classmethod
+    def from_repr(cls, r: TcpRepr) -> Segment:
+        return cls(r.src_port, r.dst_port, r.seq, r.ack, r.flags, r.window, r.payload, r.mss, r.wscale,
+                   r.sack_permitted, r.sack_blocks, r.ts_val, r.ts_ecr)
+
+    def to_repr(self) -> TcpRepr:
+        return TcpRepr(self.src_port, self.dst_port, self.seq, self.ack, self.flags, self.window, 0, self.mss,
+                       self.wscale, self.sack_permitted, self.sack_blocks, self.ts_val, self.ts_ecr,
+                       self.payload)
+
+    def emit_into(self, buf: Any, src_ip: int, dst_ip: int, offset: int = 0, *,
+                  partial_checksum: bool = False) -> int:
+        """Write the segment at ``buf[offset:]`` with its checksum (or the pseudo-header sum only, for
+        checksum offload); returns the bytes written."""
+        r = self.to_repr()
+        r.emit(buf, src_ip, dst_ip, offset, partial_checksum=partial_checksum)
+        return r.buffer_len()
+
+    def to_wire(self, src_ip: int, dst_ip: int) -> bytearray:
+        buf = bytearray(self.wire_len())
+        self.emit_into(buf, src_ip, dst_ip)
+        return buf
 
     def flag_str(self) -> str:
         f = self.flags

@@ -1,6 +1,6 @@
 """The timers of one TCP connection, as absolute deadlines in µs (None = not armed).
 
-Read first: RFC 6298 §5 (retransmission timer), RFC 9293 §3.8.6.1 (persist / zero-window probes),
+Read first: RFC 6298 §5 (retransmission timer), RFC 8985 §7 (tail loss probe), RFC 9293 §3.8.6.1 (persist / zero-window probes),
 RFC 9293 §3.8.6.3 and RFC 5681 §4.2 (delayed ACK), RFC 1122 §4.2.3.6 (keep-alive),
 RFC 9293 §3.6.1 (TIME-WAIT, 2×MSL), Linux tcp_fin_timeout (orphaned FIN-WAIT-2).
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 class Timers:
     """Deadlines only; the connection decides what each one does when it fires."""
 
-    __slots__ = ("rto", "delack", "persist", "keepalive", "time_wait", "fin_wait2")
+    __slots__ = ("rto", "tlp", "delack", "persist", "keepalive", "time_wait", "fin_wait2")
 
     def __init__(self) -> None:
         self.rto: int | None = None  # RFC 6298: retransmission (also SYN / SYN-ACK retransmission)
+        self.tlp: int | None = None  # RFC 8985 §7: tail loss probe (PTO)
         self.delack: int | None = None  # RFC 5681 §4.2: delayed ACK
         self.persist: int | None = None  # RFC 9293 §3.8.6.1: zero-window probe
         self.keepalive: int | None = None  # RFC 1122 §4.2.3.6
@@ -23,13 +24,13 @@ class Timers:
 
     def earliest(self) -> int | None:
         best: int | None = None
-        for d in (self.rto, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2):
+        for d in (self.rto, self.tlp, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2):
             if d is not None and (best is None or d < best):
                 best = d
         return best
 
     def clear(self) -> None:
-        self.rto = self.delack = self.persist = self.keepalive = self.time_wait = self.fin_wait2 = None
+        self.rto = self.tlp = self.delack = self.persist = self.keepalive = self.time_wait = self.fin_wait2 = None
 
     def snapshot(self) -> dict[str, int | None]:
         return {name: getattr(self, name) for name in self.__slots__}
