@@ -8,12 +8,12 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.all import TCP, UDP, Ether, raw
+from scapy.all import IP, TCP, UDP, Ether, raw
 
 from aiostack.errors import MalformedPacket
 from aiostack.wire.ethernet import ETHERTYPE_IPV4, EthernetRepr
 from aiostack.wire.ipv4 import PROTO_TCP, PROTO_UDP, Ipv4Repr, ip_to_int
-from aiostack.wire.tcp import ACK, PSH, TcpRepr
+from aiostack.wire.tcp import ACK, CWR, FIN, PSH, TcpRepr
 from aiostack.wire.tcp import CHECKSUM as TCP_CHECKSUM
 from aiostack.wire.udp import CHECKSUM as UDP_CHECKSUM
 from aiostack.wire.udp import UdpRepr
@@ -24,6 +24,7 @@ from aiostack.wire.vnet import (
     GSO_TCPV4,
     GSO_TCPV6,
     GSO_UDP,
+    GSO_UDP_L4,
     NEEDS_CSUM,
     VIRTIO_NET_HDR_F_DATA_VALID,
     VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -33,6 +34,7 @@ from aiostack.wire.vnet import (
     VnetHeader,
     complete_checksum,
     pack_vnet_header,
+    segment_gso,
     unpack_vnet_header,
 )
 
@@ -179,3 +181,87 @@ def test_fuzz(data: bytes, hl: int) -> None:
         return
     if f.needs_csum:
         complete_checksum(f)
+
+
+def _super_frame(payload: bytes, flags: int, use_udp: bool = False) -> OffloadFrame:
+    if use_udp:
+        l4: TcpRepr | UdpRepr = UdpRepr(53, 5000, payload)
+        proto, field = PROTO_UDP, UDP_CHECKSUM
+    else:
+        l4 = TcpRepr(5000, 80, 0xFFFFFF00, 2000, flags, 501, ts_val=7, ts_ecr=9, payload=payload)
+        proto, field = PROTO_TCP, TCP_CHECKSUM
+    ip = Ipv4Repr(A, B, proto, l4.buffer_len(), dont_frag=True, ident=0xFFFE)
+    buf = bytearray(14 + ip.total_len)
+    EthernetRepr(MAC2, MAC1, ETHERTYPE_IPV4).emit(buf)
+    ip.emit(buf, 14)
+    l4.emit(buf, A, B, 34, partial_checksum=True)
+    hl = 34 + (l4.header_len if isinstance(l4, TcpRepr) else 8)
+    gso = GSO_UDP_L4 if use_udp else GSO_TCPV4
+    return OffloadFrame(bytes(buf), NEEDS_CSUM, gso, 1000, hl, 34, field)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=0, max_size=4500), st.sampled_from([ACK, PSH | ACK, FIN | PSH | ACK, CWR | ACK]))
+def test_segment_gso_tcp(payload: bytes, flags: int) -> None:
+    frames = segment_gso(_super_frame(payload, flags))
+    assert len(frames) == max(1, -(-len(payload) // 1000))
+    got = b""
+    for i, f in enumerate(frames):
+        s = Ether(bytes(f))
+        t = s[TCP]
+        assert s[IP].id == (0xFFFE + i) & 0xFFFF and s[IP].len == len(f) - 14 and s[IP].flags.DF
+        assert t.seq == (0xFFFFFF00 + 1000 * i) & 0xFFFFFFFF and t.ack == 2000
+        last = i == len(frames) - 1
+        assert bool(t.flags.F) == (last and bool(flags & FIN)) and bool(t.flags.P) == (last and bool(flags & PSH))
+        assert bool(t.flags.C) == (i == 0 and bool(flags & CWR))
+        assert dict(t.options)["Timestamp"] == (7, 9)
+        # scapy recomputes both checksums to the same values
+        s2 = Ether(bytes(f))
+        del s2[IP].chksum
+        del s2[TCP].chksum
+        s3 = Ether(raw(s2))
+        assert (s3[IP].chksum, s3[TCP].chksum) == (s[IP].chksum, t.chksum) or t.chksum == 0xFFFF
+        r = TcpRepr.parse(bytes(f)[34:], A, B)
+        got += bytes(r.payload)
+    assert got == payload
+
+
+def test_segment_gso_udp_and_none() -> None:
+    payload = bytes(range(256)) * 10
+    frames = segment_gso(_super_frame(payload, 0, use_udp=True))
+    assert len(frames) == 3
+    got = b""
+    for f in frames:
+        s = Ether(bytes(f))
+        assert s[UDP].len == len(f) - 34
+        got += bytes(UdpRepr.parse(bytes(f)[34:], A, B).payload)
+    assert got == payload
+    one = _super_frame(b"abc", ACK)._replace(gso_type=GSO_NONE, gso_size=0)
+    [f] = segment_gso(one)
+    assert TcpRepr.parse(bytes(f)[34:], A, B).payload == b"abc"
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"gso_type": GSO_TCPV6}, "unsupported_gso"),
+    ({"gso_type": GSO_UDP_L4}, "unsupported_gso"),  # the frame holds TCP
+    ({"gso_size": 0}, "bad_gso_size"),
+    ({"data": b"\0" * 13}, "unsupported_gso"),
+    ({"data": bytes(12) + b"\x86\xdd" + bytes(40)}, "unsupported_gso"),
+])
+def test_segment_gso_rejects(change: dict[str, object], reason: str) -> None:
+    f = _super_frame(b"x" * 10, ACK)._replace(**change)
+    with pytest.raises(MalformedPacket) as ei:
+        segment_gso(f)
+    assert ei.value.reason == reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(14, 80), st.integers(0, 255), st.integers(0, 120))
+def test_segment_gso_fuzz(i: int, value: int, cut: int) -> None:
+    f = _super_frame(b"y" * 100, ACK)
+    data = bytearray(f.data)
+    data[i] = value
+    try:
+        segment_gso(f._replace(data=bytes(data[:len(data) - cut])))
+    except MalformedPacket:
+        pass

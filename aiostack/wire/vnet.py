@@ -35,6 +35,11 @@ import struct
 from typing import NamedTuple
 
 from aiostack.errors import MalformedPacket
+from aiostack.fastpath import internet_checksum, pseudo_header_sum
+from aiostack.wire import ethernet as _ethernet
+from aiostack.wire import ipv4 as _ipv4
+from aiostack.wire import tcp as _tcp
+from aiostack.wire import udp as _udp
 from aiostack.wire.checksum import complete_partial
 
 __all__ = [
@@ -42,7 +47,7 @@ __all__ = [
     "VNET_HDR_LEN", "VNET_HDR_MRG_LEN",
     "VIRTIO_NET_HDR_F_NEEDS_CSUM", "VIRTIO_NET_HDR_F_DATA_VALID", "NEEDS_CSUM", "DATA_VALID",
     "GSO_NONE", "GSO_TCPV4", "GSO_UDP", "GSO_TCPV6", "GSO_UDP_L4", "GSO_ECN",
-    "VnetHeader", "OffloadFrame", "pack_vnet_header", "unpack_vnet_header", "complete_checksum",
+    "VnetHeader", "OffloadFrame", "pack_vnet_header", "unpack_vnet_header", "complete_checksum", "segment_gso",
 ]
 
 # Field offsets (struct virtio_net_hdr).
@@ -74,6 +79,8 @@ _KNOWN_GSO = frozenset({GSO_NONE, GSO_TCPV4, GSO_UDP, GSO_TCPV6, GSO_UDP_L4})
 
 _HDR = struct.Struct("=BBHHHH")
 _U16_NATIVE = struct.Struct("=H")
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
 
 Buffer = bytes | bytearray | memoryview
 
@@ -227,4 +234,81 @@ def complete_checksum(frame: OffloadFrame) -> bytearray:
     out = bytearray(frame.data)
     if frame.flags & NEEDS_CSUM:
         complete_partial(out, frame.csum_start, frame.csum_offset)
+    return out
+
+
+def segment_gso(frame: OffloadFrame) -> list[bytearray]:
+    """Do in software what a GSO device does: cut a super-frame into wire frames with full checksums.
+
+    Supports ``GSO_TCPV4`` (TSO; RFC 9293 §3.1, Linux ``tcp_gso_segment``) and ``GSO_UDP_L4`` (USO) over
+    IPv4 in Ethernet II; ``GSO_NONE`` returns the one frame (its partial checksum completed). Each TCP
+    segment carries ``gso_size`` payload bytes (the last one the rest) with the sequence number advanced,
+    FIN and PSH only on the last segment and CWR only on the first (RFC 3168 §6.1.2; Linux clears it on
+    the others); each IPv4 header gets its total length, identification + i (mod 2**16) and checksum.
+    Header lengths are taken from the packet itself, not from ``hdr_len`` (a hint, as in Linux).
+
+    Raises MalformedPacket when the frame is not what its GSO type says (``unsupported_gso`` for other
+    types, ``truncated``/``bad_ihl``/``bad_data_offset``/... for broken headers).
+    """
+    gso = frame.gso_type & ~GSO_ECN
+    data = memoryview(frame.data)
+    if gso == GSO_NONE:
+        return [complete_checksum(frame)]
+    if gso not in (GSO_TCPV4, GSO_UDP_L4):
+        raise MalformedPacket("unsupported_gso", f"gso type {frame.gso_type}")
+    if frame.gso_size <= 0:
+        raise MalformedPacket("bad_gso_size", "gso frame with gso_size 0")
+    eth_len = _ethernet.HEADER_LEN
+    if len(data) < eth_len or _U16.unpack_from(data, _ethernet.ETHERTYPE)[0] != _ethernet.ETHERTYPE_IPV4:
+        raise MalformedPacket("unsupported_gso", "gso frame is not IPv4 over Ethernet")
+    ip = _ipv4.Ipv4Repr.parse(data[eth_len:], verify_checksum=False)
+    ip_hl = ip.header_len
+    l4_off = eth_len + ip_hl
+    l4 = data[l4_off:l4_off + ip.payload_len]
+    want = _ipv4.PROTO_TCP if gso == GSO_TCPV4 else _ipv4.PROTO_UDP
+    if ip.protocol != want:
+        raise MalformedPacket("unsupported_gso", f"gso type {gso} with ip protocol {ip.protocol}")
+    if gso == GSO_TCPV4:
+        view = _tcp.TcpView(l4)
+        view.check_len()
+        l4_hl = view.header_len
+    else:
+        if len(l4) < _udp.HEADER_LEN:
+            raise MalformedPacket("truncated", f"udp header of {len(l4)} bytes")
+        l4_hl = _udp.HEADER_LEN
+    hdrs = data[:l4_off + l4_hl]
+    payload = l4[l4_hl:]
+    size = frame.gso_size
+    count = max(1, -(-len(payload) // size))
+    out: list[bytearray] = []
+    seq = int(_U32.unpack_from(l4, _tcp.SEQ)[0]) if gso == GSO_TCPV4 else 0
+    flags = l4[_tcp.FLAGS] if gso == GSO_TCPV4 else 0
+    for i in range(count):
+        chunk = payload[i * size:(i + 1) * size]
+        seg_len = l4_hl + len(chunk)
+        buf = bytearray(len(hdrs) + len(chunk))
+        buf[:len(hdrs)] = hdrs
+        buf[len(hdrs):] = chunk
+        # IPv4: total length, identification, header checksum (RFC 791 §3.1).
+        _U16.pack_into(buf, eth_len + _ipv4.TOTAL_LEN, ip_hl + seg_len)
+        _U16.pack_into(buf, eth_len + _ipv4.IDENT, (ip.ident + i) & 0xFFFF)
+        _U16.pack_into(buf, eth_len + _ipv4.CHECKSUM, 0)
+        _U16.pack_into(buf, eth_len + _ipv4.CHECKSUM, internet_checksum(memoryview(buf)[eth_len:l4_off]))
+        if gso == GSO_TCPV4:
+            _U32.pack_into(buf, l4_off + _tcp.SEQ, (seq + i * size) & 0xFFFFFFFF)
+            f = flags
+            if i < count - 1:
+                f &= ~(_tcp.FIN | _tcp.PSH)
+            if i > 0:
+                f &= ~_tcp.CWR
+            buf[l4_off + _tcp.FLAGS] = f
+            field = l4_off + _tcp.CHECKSUM
+        else:
+            _U16.pack_into(buf, l4_off + _udp.LENGTH, seg_len)
+            field = l4_off + _udp.CHECKSUM
+        _U16.pack_into(buf, field, 0)
+        csum = internet_checksum(memoryview(buf)[l4_off:], pseudo_header_sum(ip.src, ip.dst, ip.protocol, seg_len))
+        # RFC 768: a computed zero is sent as all ones (same value for TCP in one's complement).
+        _U16.pack_into(buf, field, csum or 0xFFFF)
+        out.append(buf)
     return out
