@@ -12,7 +12,7 @@ import struct
 from bisect import bisect_left
 
 from aiostack.config import IpConfig
-from aiostack.fastpath import internet_checksum
+from aiostack.fastpath import pack_ipv4
 from aiostack.stats import Counters
 from aiostack.wire.ipv4 import FLAG_DF, FLAG_MF, HEADER_LEN
 
@@ -25,8 +25,7 @@ MAX_DATAGRAM = 65535  # RFC 791 §3.1: the total length field is 16 bits
 def write_ipv4_header(buf: bytearray, off: int, total_len: int, ident: int, flags_frag: int, ttl: int,
                       proto: int, src: int, dst: int, tos: int = 0) -> None:
     """Write a 20-byte IPv4 header (no options) with its RFC 1071 checksum at ``buf[off:]``."""
-    _IP_HDR.pack_into(buf, off, 0x45, tos, total_len, ident, flags_frag, ttl, proto, 0, src, dst)
-    _U16.pack_into(buf, off + 10, internet_checksum(memoryview(buf)[off:off + HEADER_LEN]))
+    pack_ipv4(buf, off, tos, total_len, ident, flags_frag, ttl, proto, src, dst)
 
 
 def build_ipv4_frames(eth_header: bytes, src: int, dst: int, proto: int, ident: int, ttl: int, df: bool,

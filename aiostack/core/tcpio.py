@@ -19,14 +19,20 @@ from typing import TYPE_CHECKING, Any
 from aiostack.config import IpConfig, TcpConfig
 from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import Interface, format_ipv4, to_ip
-from aiostack.core.ipv4 import ETH_LEN, write_ipv4_header
+from aiostack.core.ipv4 import ETH_LEN
 from aiostack.core.ports import PortAllocator
 from aiostack.core.tcp.segment import Segment, make_rst_for
 from aiostack.core.tcp.state import SYN_RECEIVED
 from aiostack.errors import AddressInUse, MalformedPacket
-from aiostack.fastpath import checksum_partial, pseudo_header_sum, seq_le, seq_lt
+from aiostack.fastpath import (
+    checksum_partial,
+    pack_ipv4,
+    parse_tcp_options,
+    pseudo_header_sum,
+    seq_le,
+    seq_lt,
+)
 from aiostack.stats import Counters
-from aiostack.wire.tcp import parse_options
 from aiostack.wire.vnet import GSO_NONE, GSO_TCPV4, NEEDS_CSUM, OffloadFrame
 
 PROTO_TCP = 6
@@ -39,6 +45,8 @@ _OPT_MSS = struct.Struct("!BBH")
 _OPT_TS = struct.Struct("!BBBBII")
 _OPT4 = struct.Struct("!BBBB")
 _EDGES = struct.Struct("!II")
+_NOP_NOP_TS = b"\x01\x01\x08\x0a"
+_CSUM = struct.Struct("!H")
 
 # Options laid out as Linux does (and as aiostack.wire.tcp.TcpRepr.emit does): MSS, [sackOK|NOP NOP] TS,
 # else NOP NOP sackOK, NOP wscale, NOP NOP SACK blocks.
@@ -93,9 +101,12 @@ def parse_segment(payload: memoryview) -> Segment:
     if hl < 20 or hl > n:
         raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
     seg = Segment(sport, dport, seq, ack, flags, window, payload[hl:])
-    if hl > 20:
+    if hl == 32 and payload[20:24] == _NOP_NOP_TS:
+        # The layout of nearly every segment with RFC 7323 timestamps: NOP NOP TS(10).
+        seg.ts_val, seg.ts_ecr = _EDGES.unpack_from(payload, 24)
+    elif hl > 20:
         seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, seg.ts_val, seg.ts_ecr = \
-            parse_options(payload[20:hl])
+            parse_tcp_options(payload, 20, hl)
     return seg
 
 
@@ -123,6 +134,7 @@ class TcpIo:
     tcp_config: TcpConfig
     isn_secret: bytes
     _egress: list[tuple[int, Any]]
+    _ident: int
     _ready: dict[int, Any]
     _arp: Any
     _addrs: dict[int, Interface]
@@ -448,41 +460,53 @@ class TcpIo:
         out = self._egress
         ifindex = iface.ifindex
         count = 0
+        ident = self._ident
+        # The pseudo-header sum without the length: the length is added per segment (RFC 9293 §3.1).
+        phs0 = pseudo_header_sum(src, dst, PROTO_TCP, 0)
+        tcp_pack = _TCP.pack_into
+        csum_pack = _CSUM.pack_into
         for seg in segs:
             payload = seg.payload
             plen = len(payload)
-            has_opts = (seg.mss is not None or seg.ts_val is not None or seg.wscale is not None
-                        or seg.sack_permitted or seg.sack_blocks)
-            hl = 20 + _options_len(seg) if has_opts else 20
+            ts_val = seg.ts_val
+            if seg.mss is None and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks:
+                hl = 20 if ts_val is None else 32
+                simple = True
+            else:
+                hl = 20 + _options_len(seg)
+                simple = False
             tcp_len = hl + plen
             total = 20 + tcp_len
             frame = bytearray(ETH_LEN + total)
             frame[0:14] = eth
             # RFC 1191 §3: TCP segments carry DF so that path MTU discovery works.
-            write_ipv4_header(frame, ETH_LEN, total, self._next_ident(), FLAG_DF, ttl, PROTO_TCP, src, dst)
-            _TCP.pack_into(frame, 34, seg.src_port, seg.dst_port, seg.seq, seg.ack, hl << 2, seg.flags,
-                           seg.window, 0, 0)
-            if has_opts:
+            pack_ipv4(frame, ETH_LEN, 0, total, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
+            ident = (ident + 1) & 0xFFFF
+            tcp_pack(frame, 34, seg.src_port, seg.dst_port, seg.seq, seg.ack, hl << 2, seg.flags, seg.window,
+                     0, 0)
+            if not simple:
                 _write_options(frame, 54, seg)
+            elif ts_val is not None:
+                _OPT_TS.pack_into(frame, 54, 1, 1, 8, 10, ts_val, seg.ts_ecr or 0)
             if plen:
                 frame[34 + hl:] = payload
-            phs = pseudo_header_sum(src, dst, PROTO_TCP, tcp_len)
+            phs = phs0 + tcp_len
             item: Any
             if offload:
                 # virtio NEEDS_CSUM: the checksum field holds the pseudo-header sum, the device completes it.
-                struct.pack_into("!H", frame, 34 + TCP_CSUM_OFFSET, phs)
+                csum_pack(frame, 34 + TCP_CSUM_OFFSET, (phs & 0xFFFF) + (phs >> 16))
                 gso_size = mss if (mss and plen > mss) else 0
                 item = _offload_frame(frame, hl, gso_size)
                 count += (plen + gso_size - 1) // gso_size if gso_size else 1
             else:
-                csum = ~checksum_partial(memoryview(frame)[34:], phs) & 0xFFFF
-                struct.pack_into("!H", frame, 34 + TCP_CSUM_OFFSET, csum)
+                csum_pack(frame, 34 + TCP_CSUM_OFFSET, ~checksum_partial(memoryview(frame)[34:], phs) & 0xFFFF)
                 item = frame
                 count += 1
             if mac is None:
                 self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
             else:
                 out.append((ifindex, item))
+        self._ident = ident
         return count
 
     # --- counters -----------------------------------------------------------------------------------
