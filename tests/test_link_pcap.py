@@ -120,3 +120,13 @@ def test_offload_frame_written_as_plain_frame_and_traced(tmp_path: Path) -> None
     pair = LoopbackPair()
     Tracer(pair.a, sink=lines.append, clock=lambda: 0, formatter=summarize).send_batch([of])
     assert "Flags [P.]" in lines[0] and "[vnet flags 1 gso 0/0]" in lines[0]
+
+
+def test_tracer_default_formatter_is_the_wire_pretty_printer() -> None:
+    pretty = pytest.importorskip("aiostack.wire.pretty")
+    lines: list[str] = []
+    pair = LoopbackPair()
+    frames = sample_frames()
+    Tracer(pair.a, sink=lines.append, clock=lambda: 1_500_000).send_batch(frames)
+    assert lines == [f"1.500000 > {pretty.pretty_frame(f)}" for f in frames]
+    assert "ICMP echo request" in lines[2]
