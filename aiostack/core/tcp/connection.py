@@ -652,7 +652,7 @@ class TcpConnection:
 
     def queue_ack(self, now_us: int) -> None:
         """Build a pure ACK now (each duplicate/out-of-order arrival gets its own: RFC 5681 §4.2)."""
-        self.out.append(self.make_segment(self.snd_nxt, ACK, b"", now_us))
+        self.out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
 
     def challenge_ack(self, now_us: int) -> None:
         """RFC 5961 §3.2/§4.2/§5.2 challenge ACK, rate-limited per connection (RFC 5961 §7)."""
@@ -681,7 +681,7 @@ class TcpConnection:
                 if self.timers.rto is None:
                     self.timers.rto = now_us + self.rtt.rto_us
         if self.ack_now and st in SYNCHRONIZED:
-            out.append(self.make_segment(self.snd_nxt, ACK, b"", now_us))
+            out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
         if out:
             self.counters.inc("segments_out", len(out))
         return out
