@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_core_util import IP_A, IP_B, MAC_A, MAC_B, make_host
@@ -69,3 +71,64 @@ def test_every_truncation_of_a_good_frame_is_counted() -> None:
     assert c.get("eth.drops", 0) + c.get("ip.drops", 0) + c.get("udp.drops", 0) == len(good)
     h.receive_frames(1, [good], 0)
     assert h.counters()["udp.datagrams_received"] == 1
+
+
+def _tcp_host_pair():
+    from test_core_util import two_hosts
+
+    net, a, b = two_hosts()
+    listener = b.tcp_listen(0, 80, 8)
+    cli = a.tcp_connect(IP_B, 80, now_us=0)
+    net.settle()
+    srv = listener.accept()
+    assert srv is not None
+    return net, a, b, cli, srv
+
+
+TCP_NET = _tcp_host_pair()
+
+
+def _tcp_frame(sport: int, dport: int, seq: int, ack: int, flags: int, window: int, options: bytes,
+               payload: bytes, good_checksum: bool) -> bytes:
+    from aiostack.fastpath import checksum_partial, pseudo_header_sum
+
+    opts = options + b"\x00" * (-len(options) % 4)
+    hl = 20 + len(opts)
+    seg = bytearray(hl + len(payload))
+    struct.pack_into("!HHIIBBHHH", seg, 0, sport, dport, seq, ack, (hl // 4) << 4, flags, window, 0, 0)
+    seg[20:hl] = opts
+    seg[hl:] = payload
+    if good_checksum:
+        csum = ~checksum_partial(seg, pseudo_header_sum(IP_A, IP_B, 6, len(seg))) & 0xFFFF
+        struct.pack_into("!H", seg, 16, csum)
+    return _ip_frame(6, bytes(seg))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["conn", "listener", "closed"]), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+       st.integers(0, 255), st.integers(0, 0xFFFF), st.binary(max_size=40), st.binary(max_size=64),
+       st.booleans(), st.booleans())
+def test_random_tcp_segments_never_raise(target: str, seq_off: int, ack_off: int, flags: int, window: int,
+                                         options: bytes, payload: bytes, near: bool, good: bool) -> None:
+    net, a, b, cli, srv = TCP_NET
+    if target == "conn":
+        sport, dport = cli.local_port, 80
+    elif target == "listener":
+        sport, dport = 40000 + seq_off % 1000, 80
+    else:
+        sport, dport = 1234, 9999
+    if near:  # sequence numbers close to the connection's, to reach deep into the state machine
+        seq_off = (srv.rcv_nxt + seq_off % 4000 - 2000) & 0xFFFFFFFF
+        ack_off = (srv.snd_nxt + ack_off % 4000 - 2000) & 0xFFFFFFFF
+    frame = _tcp_frame(sport, dport, seq_off, ack_off, flags, window, options[:40], payload, good)
+    b.receive_frames(1, [frame], net.now)
+    net.now += 1000
+    b.poll_egress(net.now)
+    if b.poll_at() is not None and b.poll_at() <= net.now:
+        b.handle_timer(net.now)
+    assert b.counters().get("eth.drops.internal_error", 0) == 0
+
+
+def test_no_internal_errors_after_fuzzing() -> None:
+    for h in (HOST, TCP_NET[1], TCP_NET[2]):
+        assert h.counters().get("eth.drops.internal_error", 0) == 0

@@ -84,6 +84,10 @@ class Interface:
         # Ethernet header template: dst (filled per frame), src = our MAC, EtherType (filled per frame).
         self.eth_template = bytes(6) + self.mac
 
+    @property
+    def address_cidr(self) -> str:
+        return f"{format_ipv4(self.ip)}/{self.prefix_len}"
+
     def is_local_broadcast(self, dst: int) -> bool:
         return dst == 0xFFFFFFFF or dst == self.broadcast
 
