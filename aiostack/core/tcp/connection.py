@@ -894,6 +894,8 @@ class TcpConnection:
         t = self.timers
         if t.rto is None:
             self.arm_rto(now_us)
+        elif not self.retries and self.sack_ok:
+            self.arm_tlp(now_us)
         t.persist = None
 
     def sacked_run(self, seq: int) -> int:
@@ -922,17 +924,24 @@ class TcpConnection:
         t = self.timers
         t.rto = d
         t.tlp = None
+        self.arm_tlp(now_us)
+
+    def arm_tlp(self, now_us: int) -> None:
+        """RFC 8985 §7.2: (re)arm the probe timeout after new data went out, when it beats the RTO."""
         srtt = self.rtt.srtt_us
+        t = self.timers
         if (srtt is not None and self.sack_ok and not self.in_recovery and not self.tlp_out
-                and self.config.tail_loss_probe and self.state in SENDS_DATA and not self.retries):
-            # RFC 8985 §7.2: PTO = 2*SRTT, plus the worst-case delayed ACK when one segment is in flight
+                and self.config.tail_loss_probe and not self.retries and t.rto is not None):
+            # PTO = 2*SRTT, plus the worst-case delayed ACK when one segment is in flight
             pto = 2 * srtt
             if seq_diff(self.snd_max, self.snd_una) <= self.snd_mss:
                 pto += self.config.delayed_ack_us * 5
             if pto < 10_000:
                 pto = 10_000
-            if now_us + pto < d:
+            if now_us + pto < t.rto:
                 t.tlp = now_us + pto
+            else:
+                t.tlp = None
 
     def on_tlp(self, now_us: int) -> None:
         """RFC 8985 §7.3: the probe timeout fired: send one new segment if possible, else retransmit the
@@ -1034,7 +1043,7 @@ class TcpConnection:
         self.high_rxt = self.snd_una
         self.rtt_seq = None
         self.karn_blocked = True
-        self.timers.rto = now_us + self.rtt.rto_us
+        self.arm_rto(now_us)
 
     def on_persist(self, now_us: int) -> None:
         """Zero-window probe: <SEQ=SND.UNA-1> with no data, which any receiver answers with an ACK that

@@ -1,0 +1,249 @@
+"""Scripted tests: RTO timing and backoff (RFC 6298), Karn, retransmission limit, user timeout, fast
+retransmit and NewReno (RFC 5681 / RFC 6582), limited transmit (RFC 3042), SACK-driven recovery
+(RFC 6675), tail loss probe (RFC 8985), keep-alive (RFC 1122), PMTU (RFC 1191)."""
+
+from __future__ import annotations
+
+import pytest
+from tcp_script import Script, cfg
+
+from aiostack.core.tcp.events import Closed
+from aiostack.core.tcp.state import State
+
+pytestmark = pytest.mark.timeout(60)
+
+MSS = 1448
+RTO_MIN = 200_000
+
+
+def _closed_error(s: Script) -> BaseException | None:
+    ev = [e for e in s.events() if isinstance(e, Closed)]
+    assert len(ev) == 1
+    return ev[0].error
+
+
+def test_rto_timing_backoff_and_limit() -> None:
+    s = Script.client(cfg(max_retransmits=3, tail_loss_probe=False))
+    s.conn.send(b"hello")
+    s.expect("P.", seq=s.l(1), payload=b"hello")
+    assert s.conn.rtt.rto_us == RTO_MIN  # the handshake sample is tiny: RTO clamps to the minimum
+    deadlines = [RTO_MIN, 2 * RTO_MIN, 4 * RTO_MIN]
+    for d in deadlines:
+        s.advance(d - 1)
+        s.expect_nothing()
+        s.advance(1)
+        s.expect("P.", seq=s.l(1), payload=b"hello")  # RFC 6298 §5.4-5.6
+    s.advance(8 * RTO_MIN - 1)
+    assert s.conn.state is State.ESTABLISHED
+    s.advance(1)
+    assert s.conn.state is State.CLOSED  # retransmission limit
+    assert isinstance(_closed_error(s), TimeoutError)
+    assert s.conn.counters["rto_expiries"] == 3
+    s.expect_nothing()
+
+
+def test_ack_after_rto_resets_backoff_and_stops_timer() -> None:
+    s = Script.client(cfg(tail_loss_probe=False, timestamps=False), ts=False)
+    s.conn.send(b"a" * 100)
+    s.poll()
+    s.advance(RTO_MIN)
+    s.expect("P.", seq=s.l(1))
+    srtt = s.conn.rtt.srtt_us
+    s.advance(50_000)
+    s.inject(".", seq=s.r(1), ack=s.l(101))
+    assert s.conn.rtt.srtt_us == srtt  # Karn: no sample from a retransmitted segment
+    assert s.conn.timers.rto is None and s.conn.rtt.rto_us == RTO_MIN
+    s.advance(5_000_000)
+    s.expect_nothing()
+
+
+def test_rtt_sample_from_timed_segment() -> None:
+    s = Script.client(ts=False)
+    s.conn.send(b"a" * 100)
+    s.poll()
+    s.advance(30_000)
+    s.inject(".", seq=s.r(1), ack=s.l(101))
+    assert s.conn.rtt.latest_rtt_us == 30_000
+
+
+def test_rto_collapses_cwnd_and_goes_back() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"d" * (10 * MSS))
+    assert len(s.poll()) == 10
+    s.advance(RTO_MIN)
+    s.expect(".", seq=s.l(1), len=MSS)  # loss window: one segment (RFC 5681 §3.1)
+    assert s.conn.cc.cwnd == MSS
+    s.inject(".", seq=s.r(1), ack=s.l(1 + MSS))
+    out = s.poll()  # slow start again: the next two go out (go-back from snd_una)
+    assert [x.seq for x in out] == [s.l(1 + MSS), s.l(1 + 2 * MSS)]
+    assert s.conn.counters["retransmits"] == 3
+
+
+def test_user_timeout_fails_connection() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.set_user_timeout(500_000)
+    s.conn.send(b"x")
+    s.poll()
+    s.advance(499_999)
+    assert s.conn.state is State.ESTABLISHED
+    s.advance(1)
+    assert s.conn.state is State.CLOSED
+    assert isinstance(_closed_error(s), TimeoutError)
+    assert s.conn.counters["user_timeouts"] == 1
+
+
+def test_fast_retransmit_newreno_with_limited_transmit() -> None:
+    s = Script.client(sack=False)
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=512)  # the first scaled window (65536)
+    s.conn.send(b"n" * (14 * MSS))
+    assert len(s.poll()) == 10
+    # segment 1 is lost: each later arrival gives a duplicate ACK
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=512)
+    s.expect(".", seq=s.l(1 + 10 * MSS), len=MSS)  # RFC 3042: a new segment for the first dupack
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=512)
+    s.expect(".", seq=s.l(1 + 11 * MSS), len=MSS)  # ... and for the second
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=512)
+    out = s.poll()
+    assert out[0].seq == s.l(1) and len(out[0].payload) == MSS  # third: fast retransmit
+    assert s.conn.in_recovery and s.conn.counters["fast_retransmits"] == 1
+    ssthresh = s.conn.cc.ssthresh
+    assert ssthresh < 12 * MSS
+    # a partial ACK (RFC 6582): the next hole is retransmitted at once
+    s.inject(".", seq=s.r(1), ack=s.l(1 + 3 * MSS), window=512)
+    out = s.poll()
+    assert out and out[0].seq == s.l(1 + 3 * MSS)
+    assert s.conn.in_recovery
+    # the full ACK ends recovery: cwnd = ssthresh
+    s.inject(".", seq=s.r(1), ack=s.l(1 + 12 * MSS), window=512)
+    assert not s.conn.in_recovery
+    assert s.conn.cc.cwnd == s.conn.cc.ssthresh
+
+
+def test_dupack_needs_same_window_and_no_data() -> None:
+    s = Script.client(sack=False)
+    s.conn.send(b"n" * (10 * MSS))
+    s.poll()
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=60_000)  # window changed: not a duplicate
+    s.inject(".", seq=s.r(1), ack=s.l(1), payload=b"data")  # carries data: not a duplicate
+    assert s.conn.dupacks == 0
+
+
+def test_sack_recovery_retransmits_exactly_the_holes() -> None:
+    s = Script.client()
+    s.conn.send(b"s" * (10 * MSS))
+    assert len(s.poll()) == 10
+    L = s.l
+
+    def sack_ack(*blocks: tuple[int, int]) -> None:
+        s.inject(".", seq=s.r(1), ack=L(1 + MSS), sack_blocks=tuple((L(1 + a * MSS), L(1 + b * MSS))
+                                                                   for a, b in blocks))
+
+    # segment 0 arrived, 1 and 4 were lost; 2, 3 and 5.. arrive
+    sack_ack((2, 3))
+    assert s.poll() == []  # one SACKed segment is not a loss yet, and there is no new data to send
+    sack_ack((2, 4))
+    s.poll()
+    sack_ack((5, 6), (2, 4))
+    out = s.poll()
+    assert s.conn.in_recovery
+    assert out[0].seq == L(1 + MSS) and len(out[0].payload) == MSS  # the first hole
+    sack_ack((5, 7), (2, 4))
+    sack_ack((5, 8), (2, 4))
+    out = s.poll()
+    assert L(1 + 4 * MSS) in [x.seq for x in out]  # the second hole, once IsLost() says so
+    assert all(x.seq not in (L(1 + 2 * MSS), L(1 + 3 * MSS), L(1 + 5 * MSS)) for x in out)  # SACKed ones not
+    assert s.conn.counters["sack_recoveries"] == 1
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS))
+    assert not s.conn.in_recovery
+
+
+def test_sack_recovery_sends_new_data_when_no_hole_is_lost() -> None:
+    s = Script.client()
+    s.conn.send(b"s" * (30 * MSS))
+    assert len(s.poll()) == 10
+    L = s.l
+    blocks = ((L(1 + 2 * MSS), L(1 + 6 * MSS)),)
+    s.inject(".", seq=s.r(1), ack=L(1 + MSS), sack_blocks=blocks)  # > 2 MSS SACKed above the hole
+    out = s.poll()
+    assert s.conn.in_recovery
+    assert out[0].seq == L(1 + MSS)  # RFC 6675: the hole first
+    assert all(x.seq != L(1 + 2 * MSS) for x in out)
+
+
+def test_dsack_received_is_counted_not_used_as_sack() -> None:
+    s = Script.client()
+    s.conn.send(b"s" * (3 * MSS))
+    s.poll()
+    s.inject(".", seq=s.r(1), ack=s.l(1 + 3 * MSS), sack_blocks=((s.l(1), s.l(1 + MSS)),))
+    assert s.conn.counters["dsacks_received"] == 1
+    assert s.conn.scoreboard.sacked_bytes == 0
+
+
+def test_tail_loss_probe_retransmits_last_segment() -> None:
+    s = Script.client()
+    s.conn.send(b"t" * (3 * MSS))
+    assert len(s.poll()) == 3
+    pto = s.conn.timers.tlp
+    assert pto is not None and s.conn.timers.rto is not None and pto < s.conn.timers.rto
+    s.advance(pto - s.now)
+    s.expect("P.", seq=s.l(1 + 2 * MSS), len=MSS)  # RFC 8985 §7.3: the last segment again
+    assert s.conn.counters["tail_loss_probes"] == 1
+    assert s.conn.counters["rto_expiries"] == 0
+    assert s.conn.timers.tlp is None  # one probe per tail
+    s.inject(".", seq=s.r(1), ack=s.l(1 + 3 * MSS))
+    assert s.conn.cc.cwnd >= 10 * MSS
+
+
+def test_keepalive_probes_and_timeout() -> None:
+    s = Script.client(cfg(keepalive=True, keepalive_idle_us=10_000_000, keepalive_interval_us=1_000_000,
+                          keepalive_count=3))
+    s.advance(9_999_999)
+    s.expect_nothing()
+    s.advance(1)
+    s.expect(".", seq=s.l(0), ack=s.r(1), len=0)  # RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT - 1
+    s.inject(".", seq=s.r(1), ack=s.l(1))  # the peer answers: idle again
+    s.advance(9_999_999)
+    s.expect_nothing()
+    s.advance(1)
+    s.expect(".", seq=s.l(0))
+    for _ in range(2):
+        s.advance(1_000_000)
+        s.expect(".", seq=s.l(0))
+    assert s.conn.state is State.ESTABLISHED
+    s.advance(1_000_000)
+    assert s.conn.state is State.CLOSED
+    assert isinstance(_closed_error(s), TimeoutError)
+
+
+def test_keepalive_off_by_default() -> None:
+    s = Script.client()
+    s.advance(10 * 3600 * 1_000_000)
+    s.expect_nothing()
+    assert s.conn.state is State.ESTABLISHED
+
+
+def test_keepalive_enabled_by_setter() -> None:
+    s = Script.client()
+    s.conn.set_keepalive(True, idle_us=5_000_000, interval_us=1_000_000, count=1, now_us=s.now)
+    s.advance(5_000_000)
+    s.expect(".", seq=s.l(0))
+
+
+def test_pmtu_frag_needed_lowers_mss_and_resends() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"m" * (2 * MSS))
+    assert len(s.poll()) == 2
+    s.conn.on_icmp_error("frag_needed", mtu=1000)
+    assert s.conn.snd_mss == 1000 - 40 - 12
+    out = s.poll()
+    assert out[0].seq == s.l(1) and len(out[0].payload) == 948  # resent at once, smaller
+    assert s.conn.cc.cwnd >= 2 * 948  # no congestion response (RFC 1191 §6.5)
+
+
+def test_ack_of_unsent_data_does_not_advance() -> None:
+    s = Script.client(sack=False)
+    s.conn.send(b"a" * 10)
+    s.poll()
+    s.inject(".", seq=s.r(1), ack=s.l(50))
+    assert s.conn.snd_una == s.l(1)
+    s.expect(".", ack=s.r(1))  # RFC 9293: send an ACK, drop the segment
