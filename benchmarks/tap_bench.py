@@ -218,6 +218,8 @@ def raw_tx(ns: Any, tap: Tap, total: int) -> dict[str, Any]:
     deadline = time.monotonic() + TRANSFER_TIMEOUT_S
     t0 = time.perf_counter()
     fin_sent = False
+    dupacks = stalls = 0
+    recovering = False
     while time.monotonic() < deadline:
         for f in tap.receive_batch(512):
             p = parse(f)
@@ -226,11 +228,19 @@ def raw_tx(ns: Any, tap: Tap, total: int) -> dict[str, Any]:
             acked = (p[3] - base) & 0xFFFFFFFF
             if acked > snd_una and acked <= total + 1:
                 snd_una = acked
+                dupacks = 0
+                recovering = False
                 last_progress = time.monotonic()
+            elif (acked == snd_una and snd_nxt > snd_una and not len(p[5]) and not recovering
+                  and (p[4] >> 8) << wscale == wnd):
+                dupacks += 1  # the receiver is missing the segment at snd_una (RFC 5681 §3.2)
             wnd = (p[4] >> 8) << wscale
         if snd_una >= total + 1:
             break
-        if time.monotonic() - last_progress > STALL_S:
+        if dupacks >= 3 or time.monotonic() - last_progress > STALL_S:
+            dupacks = 0
+            recovering = True  # one go-back per loss: later duplicate ACKs were already in flight
+            stalls += 1
             snd_nxt = snd_una  # go back N
             fin_sent = False
             last_progress = time.monotonic()
@@ -255,7 +265,7 @@ def raw_tx(ns: Any, tap: Tap, total: int) -> dict[str, Any]:
     if not result.get("verified"):
         raise RuntimeError(f"kernel receiver: {result}")
     return {"bytes": total, "seconds": result["seconds"], "MB/s": result["value"], "verified": True,
-            "sender_seconds": secs, "frames": tap.counters["tx_frames"]}
+            "sender_seconds": secs, "frames": tap.counters["tx_frames"], "go_back_n": stalls}
 
 
 # -- the runs --------------------------------------------------------------------------------------------
