@@ -250,3 +250,26 @@ def test_pop_ready_reports_touched_objects_only() -> None:
     ready_b = b.pop_ready()
     assert srv in ready_b and DataReceived(5) in events(srv)
     assert listener not in ready_b
+
+
+def test_syn_to_time_wait_reopens_through_listener() -> None:
+    net, a, b = two_hosts()
+    listener, cli, srv = open_pair(net, a, b)
+    port = cli.local_port
+    # The server closes first, so the server side ends in TIME-WAIT; the client's side goes away.
+    srv.close()
+    b.notify(srv)
+    net.settle()
+    cli.close()
+    a.notify(cli)
+    net.settle()
+    assert int(srv.state) == 10 and a.tcp_connections() == []
+    net.now += 2 * SECOND
+    # RFC 6191: a new SYN from the same port, beyond the old sequence space, reopens the 4-tuple.
+    again = a.tcp_connect(IP_B, 80, local_port=port, now_us=net.now)
+    net.settle()
+    assert again.state is ESTABLISHED
+    new_srv = listener.accept()
+    assert new_srv is not None and new_srv is not srv and new_srv.remote_port == port
+    assert b.counters()["tcp.time_wait_reused"] == 1
+    assert srv not in b.tcp_connections()

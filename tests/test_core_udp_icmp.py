@@ -200,3 +200,18 @@ def test_no_icmp_error_about_icmp_error_or_broadcast() -> None:
     m = out[0]
     assert m[0] == icmp.DEST_UNREACH and m[1] == icmp.UNREACH_PROTOCOL
     assert b.counters()["ip.drops.unknown_protocol"] == 1
+
+
+def test_limited_broadcast_reaches_wildcard_endpoint() -> None:
+    net, a, b = two_hosts()
+    srv = b.udp_bind(0, 67)
+    cli = a.udp_bind(0, 68)
+    cli.sendto(b"discover", 0xFFFFFFFF, 67, now_us=0)
+    net.settle()
+    assert srv.next_event() == UdpDatagram(b"discover", IP_A, 68)
+    frames = [frame_bytes(f) for h, _i, f in net.sent if h is a and frame_bytes(f)[12:14] == b"\x08\x00"]
+    assert frames and frames[0][0:6] == b"\xff" * 6
+    # An unknown port at a broadcast address gets no ICMP error.
+    cli.sendto(b"x", 0xFFFFFFFF, 99, now_us=0)
+    net.settle()
+    assert b.counters().get("icmp.errors_sent", 0) == 0 and b.counters()["udp.drops.no_port"] == 1

@@ -143,6 +143,12 @@ class Host(TcpIo):
             if lo is None:
                 return None
             return lo, dst, dst
+        if dst == 0xFFFFFFFF:
+            # RFC 1122 §3.3.6: the limited broadcast goes out of the first (non-loopback) interface.
+            for iface in self._ifaces.values():
+                if not iface.loopback:
+                    return iface, dst, iface.ip
+            return None
         r = self._routes.lookup(dst)
         if r is None:
             return None

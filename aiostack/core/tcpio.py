@@ -347,7 +347,8 @@ class TcpIo:
         except MalformedPacket as exc:
             c.drop(exc.reason)
             return
-        c.inc("segments_received")
+        cv = c.values
+        cv["segments_received"] = cv.get("segments_received", 0) + 1
         rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
         if rec is not None:
             conn = rec.conn
