@@ -140,3 +140,29 @@ def test_kernel_udp_send_received_in_batches() -> None:
         pump(tap, on, 5)
         assert got == list(range(200))
         assert tap.counters["rx_frames"] >= 200
+
+
+def test_netns_helper_cleans_up_on_failure_and_guards_addresses() -> None:
+    import subprocess
+
+    from netns import check_address
+
+    with pytest.raises(ValueError):
+        check_address("10.0.0.1/24")
+    with pytest.raises(ValueError):
+        check_address("198.20.0.1/24")
+    check_address("198.19.255.1/24")
+    name = ""
+    proc = None
+    with pytest.raises(RuntimeError, match="boom"):
+        with NetNs() as ns:
+            name = ns.name
+            tap = ns.tap("tap0", address="198.18.0.1/24")
+            proc = ns.popen("sleep", "30")
+            with pytest.raises(ValueError):
+                ns.ip("addr", "add", check_address("192.168.1.1/24"), "dev", tap.name)
+            raise RuntimeError("boom")
+    assert proc is not None and proc.poll() is not None  # killed
+    assert tap.closed
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+    assert name and name not in listed
