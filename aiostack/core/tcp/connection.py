@@ -810,11 +810,18 @@ class TcpConnection:
 
     def send_new(self, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int) -> None:
         """Segment the send buffer from snd_nxt within the congestion and receive windows."""
+        before = len(out)
+        self.segmentize(now_us, out, max_segment_bytes, room)
+        if len(out) != before and self.sack_ok and not self.retries and self.timers.rto is not None:
+            self.arm_tlp(now_us)  # RFC 8985 §7.2: the PTO restarts when new data goes out
+
+    def segmentize(self, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int) -> None:
         sb = self.sendbuf
         mss = self.snd_mss
         seg_max = mss
         if max_segment_bytes is not None and max_segment_bytes > mss:
             seg_max = (max_segment_bytes // mss) * mss
+        tmpl: Segment | None = None
         while True:
             total = len(sb)
             nxt = self.snd_nxt
@@ -823,7 +830,7 @@ class TcpConnection:
             if avail <= 0:
                 if avail == 0 and self.fin_queued and (self.fin_seq is None or seq_le(nxt, self.fin_seq)):
                     # a bare FIN (the data went out already); it needs no window (as Linux)
-                    self.emit_data(now_us, out, nxt, off, 0, ACK | FIN)
+                    self.emit_data(now_us, out, nxt, off, 0, ACK | FIN, None)
                 return
             # already SACKed data need not be sent again after an RTO rewound snd_nxt
             if self.sack_ok and seq_lt(nxt, self.snd_max) and self.scoreboard.sacked_bytes:
@@ -861,26 +868,37 @@ class TcpConnection:
                 flags |= PSH
                 if self.fin_queued:
                     flags |= FIN
-            self.emit_data(now_us, out, nxt, off, n, flags)
+            tmpl = self.emit_data(now_us, out, nxt, off, n, flags, tmpl)
             room -= n
             if flags & FIN:
                 return
 
-    def emit_data(self, now_us: int, out: list[Segment], nxt: int, off: int, n: int, flags: int) -> None:
+    def emit_data(
+        self, now_us: int, out: list[Segment], nxt: int, off: int, n: int, flags: int, tmpl: Segment | None
+    ) -> Segment:
+        """Emit one data (or FIN) segment from snd_nxt. ``tmpl``: an earlier segment of the same output
+        pass whose ACK, window and timestamp fields can be reused (nothing changed in between)."""
         payload = self.sendbuf.view(off, n) if n else b""
-        out.append(self.make_segment(nxt, flags, payload, now_us))
-        end = seq_add(nxt, n + (1 if flags & FIN else 0))
+        if tmpl is None or tmpl.sack_blocks:
+            seg = self.make_segment(nxt, flags, payload, now_us)
+        else:
+            seg = Segment(self.local_port, self.remote_port, nxt, tmpl.ack, flags, tmpl.window, payload)
+            seg.ts_val = tmpl.ts_val
+            seg.ts_ecr = tmpl.ts_ecr
+        out.append(seg)
+        end = seq_add(nxt, n + 1) if flags & FIN else seq_add(nxt, n)
         c = self.counters.values
-        if seq_lt(nxt, self.snd_max):
+        snd_max = self.snd_max
+        if seq_lt(nxt, snd_max):
             c["retransmits"] = c.get("retransmits", 0) + 1
             c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
             self.karn_blocked = True
             self.rtt_seq = None
-            ts = out[-1].ts_val
+            ts = seg.ts_val
             if ts is not None:
                 self.rtx_ts = ts
         else:
-            if self.snd_una == self.snd_max:
+            if self.snd_una == snd_max:
                 self.head_sent_us = now_us
             c["bytes_out"] = c.get("bytes_out", 0) + n
             if self.rtt_seq is None and not self.karn_blocked:
@@ -889,14 +907,13 @@ class TcpConnection:
         if flags & FIN:
             self.fin_seq = seq_add(nxt, n)
         self.snd_nxt = end
-        if seq_gt(end, self.snd_max):
+        if seq_gt(end, snd_max):
             self.snd_max = end
         t = self.timers
         if t.rto is None:
             self.arm_rto(now_us)
-        elif not self.retries and self.sack_ok:
-            self.arm_tlp(now_us)
         t.persist = None
+        return seg
 
     def sacked_run(self, seq: int) -> int:
         """Bytes from ``seq`` that are SACKed (0 when ``seq`` is not)."""

@@ -32,7 +32,7 @@ from aiostack.core.tcp.state import (
     TIME_WAIT,
 )
 from aiostack.fastpath import seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
-from aiostack.wire.tcp import ACK, FIN, RST, SYN
+from aiostack.wire.tcp import ACK, FIN, PSH, RST, SYN
 
 if TYPE_CHECKING:
     from aiostack.core.tcp.connection import TcpConnection
@@ -53,6 +53,37 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
     cv = c.counters.values
     cv["segments_in"] = cv.get("segments_in", 0) + 1
     st = c.state
+    if st is ESTABLISHED:
+        # Header prediction (as BSD/Linux): in-order ACK/data in ESTABLISHED takes the short path; it is
+        # the general path below with the checks that cannot fail for such a segment left out.
+        flags = seg.flags
+        seq = seg.seq
+        if (flags | PSH) == (ACK | PSH) and seq == c.rcv_nxt and not c.read_closed and not seg.sack_blocks:
+            ack = seg.ack
+            payload = seg.payload
+            plen = len(payload)
+            una = c.snd_una
+            tv = seg.ts_val
+            if (
+                (not c.ts_ok or (tv is not None and not seq_lt(tv, c.ts_recent)))
+                and plen <= seq_diff(c.rcv_adv, seq)
+                and seq_le(ack, c.snd_max)
+                and seq_ge(ack, una)
+            ):
+                c.last_rx_us = now_us
+                c.ka_probes = 0
+                if tv is not None and c.ts_ok and seq_le(seq, c.last_ack_sent):
+                    c.ts_recent = tv  # RFC 7323 §4.3
+                    c.ts_recent_us = now_us
+                if ack == una and plen and (seg.window << c.snd_wscale) == c.snd_wnd:
+                    if seq_lt(c.snd_wl1, seq):  # RFC 9293 §3.10.7.4 window bookkeeping, no change
+                        c.snd_wl1 = seq
+                        c.snd_wl2 = ack
+                else:
+                    _process_ack(c, seg, ack, plen, 0, now_us)
+                if plen:
+                    _receive_text(c, seq, payload, 0, now_us)
+                return
     if st is SYN_SENT:
         _syn_sent(c, seg, now_us)
         return
