@@ -60,8 +60,8 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
         seq = seg.seq
         if (flags | PSH) == (ACK | PSH) and seq == c.rcv_nxt and not c.read_closed and not seg.sack_blocks:
             ack = seg.ack
-            payload = seg.payload
-            plen = len(payload)
+            data = seg.payload
+            plen = len(data)
             una = c.snd_una
             tv = seg.ts_val
             if (
@@ -82,7 +82,7 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
                 else:
                     _process_ack(c, seg, ack, plen, 0, now_us)
                 if plen:
-                    _receive_text(c, seq, payload, 0, now_us)
+                    _receive_text(c, seq, data, 0, now_us)
                 return
     if st is SYN_SENT:
         _syn_sent(c, seg, now_us)
