@@ -250,7 +250,7 @@ def _fd_budget() -> int:
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         return 1 << 30
-    return max(1, (soft - 256) // 2)
+    return max(1, (soft - 256) // 2 - 1)  # minus the warm-up connection
 
 
 # -- running --------------------------------------------------------------------------------------------
