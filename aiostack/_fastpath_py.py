@@ -178,11 +178,12 @@ def seq_le(a: int, b: int) -> bool:
 
 
 def seq_gt(a: int, b: int) -> bool:
-    return ((b - a) & _MASK32) > 0x7FFFFFFF
+    # Same as seq_diff(a, b) > 0; exactly 2**31 apart counts as "before" (seq_diff == -2**31).
+    return 0 < ((a - b) & _MASK32) < 0x80000000
 
 
 def seq_ge(a: int, b: int) -> bool:
-    return a == b or ((b - a) & _MASK32) > 0x7FFFFFFF
+    return ((a - b) & _MASK32) < 0x80000000
 
 
 def seq_in_window(seq: int, start: int, size: int) -> bool:
@@ -395,7 +396,10 @@ def parse_tcp_options(buf: Buffer, start: int, end: int) -> TcpOptions:
     if start < 0 or end < start:
         raise ValueError(f"bad option range [{start}, {end})")
     if type(buf) is not bytes:
-        buf = memoryview(buf).cast("B")
+        mv = memoryview(buf)
+        if not mv.c_contiguous:  # what PyObject_GetBuffer (the compiled twin, struct) raises
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
+        buf = mv.cast("B")
     if end > len(buf):
         raise MalformedPacket("truncated", f"options end at {end}, buffer has {len(buf)}")
     mss: int | None = None

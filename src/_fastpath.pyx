@@ -17,7 +17,7 @@ bytes/bytearray storage itself): a typed memoryview costs ~100 ns to acquire, mo
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.exc cimport PyErr_Clear
+from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from aiostack.errors import MalformedPacket
@@ -93,6 +93,22 @@ cdef extern from *:
         return (uint32_t)s;
     }
 
+    /* A C-contiguous, unreleased memoryview's own Py_buffer, without acquiring a new export: the
+       view holds an export on its object, so the memory cannot move while we use it without running
+       Python code. 0 means "take the general path" (PyObject_GetBuffer). */
+    static inline int aiostack_mv_ptr(PyObject *o, int writable, unsigned char **p, Py_ssize_t *n) {
+    #if defined(_Py_MEMORYVIEW_RELEASED) && defined(_Py_MEMORYVIEW_C)
+        PyMemoryViewObject *mv = (PyMemoryViewObject *)o;
+        if ((mv->flags & (_Py_MEMORYVIEW_RELEASED | _Py_MEMORYVIEW_C)) != _Py_MEMORYVIEW_C) return 0;
+        if (writable && mv->view.readonly) return 0;
+        *p = (unsigned char *)mv->view.buf;
+        *n = mv->view.len;
+        return 1;
+    #else
+        return 0;
+    #endif
+    }
+
     static inline void aiostack_put16(unsigned char *p, uint32_t v) {
         p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v;
     }
@@ -113,6 +129,7 @@ cdef extern from *:
     void aiostack_put32(unsigned char *p, uint32_t v) nogil
     uint32_t aiostack_get16(const unsigned char *p) nogil
     uint32_t aiostack_get32(const unsigned char *p) nogil
+    int aiostack_mv_ptr(object o, int writable, unsigned char **p, Py_ssize_t *n)
 
 cdef extern from "Python.h":
     # Declared without an exception clause so that a failure can be inspected and translated here.
@@ -181,6 +198,9 @@ cdef int _rbuf(object data, Py_buffer *view, RBuf *out) except -1:
         out.n = PyByteArray_GET_SIZE(data)
         out.held = False
         return 0
+    if type(data) is memoryview and aiostack_mv_ptr(data, 0, <unsigned char **>&out.p, &out.n):
+        out.held = False
+        return 0
     PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
     out.p = <const uint8_t *>view.buf
     out.n = view.len
@@ -204,8 +224,12 @@ cdef uint8_t *_wbuf(object buf, Py_ssize_t off, Py_ssize_t need, Py_buffer *view
         p = <uint8_t *>PyByteArray_AS_STRING(buf)
         n = PyByteArray_GET_SIZE(buf)
         held[0] = False
+    elif type(buf) is memoryview and aiostack_mv_ptr(buf, 1, &p, &n):
+        held[0] = False
     else:
         if _GetBuffer(buf, view, PyBUF_WRITABLE) < 0:
+            if not PyErr_ExceptionMatches(BufferError):
+                return NULL  # e.g. ValueError for a released memoryview, TypeError for a non-buffer
             PyErr_Clear()
             # The same error as struct.pack_into (the pure twin) raises for a read-only object.
             raise TypeError(f"a writable buffer is required, not {type(buf).__name__}")
@@ -258,6 +282,10 @@ cdef uint32_t _partial(object data, uint64_t init) except? 0xFFFFFFFF:
     if type(data) is bytearray:
         return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyByteArray_AS_STRING(data),
                                                         PyByteArray_GET_SIZE(data)) + init)
+    cdef unsigned char *mp
+    cdef Py_ssize_t mn
+    if type(data) is memoryview and aiostack_mv_ptr(data, 0, &mp, &mn):
+        return aiostack_fold64(<uint64_t>aiostack_sum16(mp, mn) + init)
     if _GetBuffer(data, &view, PyBUF_SIMPLE) < 0:
         # Not C-contiguous (e.g. a strided memoryview): sum a contiguous copy, as the twin does.
         # For objects without the buffer protocol, memoryview() raises the TypeError.
@@ -395,10 +423,11 @@ def unpack_ethernet(buf, Py_ssize_t off=0):
     cdef RBuf b
     _rbuf(buf, &view, &b)
     cdef const uint8_t *p = _at(&b, &view, off, ETH_LEN)
-    r = (PyBytes_FromStringAndSize(<const char *>p, 6), PyBytes_FromStringAndSize(<const char *>p + 6, 6),
-         aiostack_get16(p + 12))
+    cdef uint32_t ethertype = aiostack_get16(p + 12)
+    dst = PyBytes_FromStringAndSize(<const char *>p, 6)
+    src = PyBytes_FromStringAndSize(<const char *>p + 6, 6)
     _rrelease(&view, &b)
-    return r
+    return dst, src, ethertype
 
 
 # --- IPv4 (RFC 791 §3.1) ----------------------------------------------------------------------------
@@ -442,10 +471,11 @@ def unpack_ipv4(buf, Py_ssize_t off=0):
     cdef RBuf b
     _rbuf(buf, &view, &b)
     cdef const uint8_t *p = _at(&b, &view, off, IPV4_LEN)
-    r = (p[0], p[1], aiostack_get16(p + 2), aiostack_get16(p + 4), aiostack_get16(p + 6), p[8], p[9],
-         aiostack_get16(p + 10), aiostack_get32(p + 12), aiostack_get32(p + 16))
+    cdef uint32_t vihl = p[0], tos = p[1], tlen = aiostack_get16(p + 2), ident = aiostack_get16(p + 4)
+    cdef uint32_t ff = aiostack_get16(p + 6), ttl = p[8], proto = p[9], csum = aiostack_get16(p + 10)
+    cdef uint32_t src = aiostack_get32(p + 12), dst = aiostack_get32(p + 16)
     _rrelease(&view, &b)
-    return r
+    return vihl, tos, tlen, ident, ff, ttl, proto, csum, src, dst
 
 
 # --- TCP (RFC 9293 §3.1) ----------------------------------------------------------------------------
@@ -489,11 +519,12 @@ def unpack_tcp(buf, Py_ssize_t off=0):
     cdef RBuf b
     _rbuf(buf, &view, &b)
     cdef const uint8_t *p = _at(&b, &view, off, TCP_LEN)
-    r = (aiostack_get16(p), aiostack_get16(p + 2), aiostack_get32(p + 4), aiostack_get32(p + 8),
-         (p[12] >> 4) << 2, aiostack_get16(p + 12) & 0xFFF, aiostack_get16(p + 14), aiostack_get16(p + 16),
-         aiostack_get16(p + 18))
+    cdef uint32_t sp = aiostack_get16(p), dp = aiostack_get16(p + 2)
+    cdef uint32_t seq = aiostack_get32(p + 4), ack = aiostack_get32(p + 8)
+    cdef uint32_t hlen = (p[12] >> 4) << 2, flags = aiostack_get16(p + 12) & 0xFFF
+    cdef uint32_t window = aiostack_get16(p + 14), csum = aiostack_get16(p + 16), urg = aiostack_get16(p + 18)
     _rrelease(&view, &b)
-    return r
+    return sp, dp, seq, ack, hlen, flags, window, csum, urg
 
 
 # --- UDP (RFC 768) ----------------------------------------------------------------------------------
@@ -519,9 +550,10 @@ def unpack_udp(buf, Py_ssize_t off=0):
     cdef RBuf b
     _rbuf(buf, &view, &b)
     cdef const uint8_t *p = _at(&b, &view, off, UDP_LEN)
-    r = (aiostack_get16(p), aiostack_get16(p + 2), aiostack_get16(p + 4), aiostack_get16(p + 6))
+    cdef uint32_t sp = aiostack_get16(p), dp = aiostack_get16(p + 2)
+    cdef uint32_t length = aiostack_get16(p + 4), csum = aiostack_get16(p + 6)
     _rrelease(&view, &b)
-    return r
+    return sp, dp, length, csum
 
 
 # --- TCP options (RFC 9293 §3.1-3.2, RFC 7323, RFC 2018) ---------------------------------------------
@@ -556,7 +588,9 @@ def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
     cdef bint sack_perm = False, have_ts = False
     cdef uint32_t ts_val = 0, ts_ecr = 0
     cdef str bad = None
-    sack = ()
+    cdef uint32_t sack_l[32]
+    cdef uint32_t sack_r[32]
+    nblocks = 0
     if start < 0 or end < start:
         raise ValueError(f"bad option range [{start}, {end})")
     _rbuf(buf, &view, &b)
@@ -598,9 +632,10 @@ def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
             if ln < 10 or (ln - 2) & 7:
                 bad = f"SACK length {ln}"
                 break
-            nblocks = (ln - 2) >> 3
-            sack = tuple([(aiostack_get32(p + i + 2 + 8 * k), aiostack_get32(p + i + 6 + 8 * k))
-                          for k in range(nblocks)])
+            nblocks = (ln - 2) >> 3     # <= 31: the length is one byte
+            for k in range(nblocks):
+                sack_l[k] = aiostack_get32(p + i + 2 + 8 * k)
+                sack_r[k] = aiostack_get32(p + i + 6 + 8 * k)
         elif kind == OPT_TS:
             if ln != 10:
                 bad = f"timestamps length {ln}"
@@ -609,9 +644,11 @@ def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
             ts_val = aiostack_get32(p + i + 2)
             ts_ecr = aiostack_get32(p + i + 6)
         i += ln
+    # Python objects are made only after the buffer is no longer read.
     _rrelease(&view, &b)
     if bad is not None:
         raise MalformedPacket("bad_tcp_option", bad)
+    sack = tuple([(sack_l[k], sack_r[k]) for k in range(nblocks)]) if nblocks else ()
     return (None if mss < 0 else mss, None if ws < 0 else ws, sack_perm, sack,
             ts_val if have_ts else None, ts_ecr if have_ts else None)
 

@@ -184,7 +184,12 @@ def test_unpack_random_bytes(buf: Any, off: int) -> None:
 
 
 def test_unpack_read_only_and_odd_objects_alike() -> None:
-    for obj in (b"x" * 30, "x" * 30, None, memoryview(b"y" * 60)[::2], memoryview(bytearray(40)).cast("H")):
+    released = memoryview(bytearray(40))
+    released.release()
+    for obj in (b"x" * 30, "x" * 30, None, memoryview(b"y" * 60)[::2], memoryview(bytearray(40)).cast("H"),
+                released):
+        same("internet_checksum", obj)
+        same("parse_tcp_options", obj, 0, 4)
         for name in ("unpack_ethernet", "unpack_ipv4", "unpack_tcp", "unpack_udp"):
             same(name, obj, 0)
         for name, fields in (("pack_udp", (1, 2, 3, 4)), ("pack_ethernet", (b"a" * 6, b"b" * 6, 1))):
