@@ -41,10 +41,10 @@ def build_ipv4_frames(eth_header: bytes, src: int, dst: int, proto: int, ident: 
     if total > MAX_DATAGRAM:
         return None
     if total <= mtu:
-        frame = bytearray(ETH_LEN + total)
+        frame = bytearray(ETH_LEN + HEADER_LEN)
         frame[0:ETH_LEN] = eth_header
         write_ipv4_header(frame, ETH_LEN, total, ident, FLAG_DF if df else 0, ttl, proto, src, dst)
-        frame[ETH_LEN + HEADER_LEN:] = payload
+        frame += payload
         return [frame]
     if df:
         return None
@@ -57,11 +57,11 @@ def build_ipv4_frames(eth_header: bytes, src: int, dst: int, proto: int, ident: 
     while off < n:
         size = min(chunk, n - off)
         more = off + size < n
-        frame = bytearray(ETH_LEN + HEADER_LEN + size)
+        frame = bytearray(ETH_LEN + HEADER_LEN)
         frame[0:ETH_LEN] = eth_header
         write_ipv4_header(frame, ETH_LEN, HEADER_LEN + size, ident, (FLAG_MF if more else 0) | (off >> 3),
                           ttl, proto, src, dst)
-        frame[ETH_LEN + HEADER_LEN:] = mv[off:off + size]
+        frame += mv[off:off + size]
         frames.append(frame)
         off += size
     return frames

@@ -42,9 +42,9 @@ class UdpError(NamedTuple):
 def build_udp(src: int, dst: int, sport: int, dport: int, data: bytes | bytearray | memoryview) -> bytearray:
     """A UDP packet with its RFC 768 checksum."""
     n = UDP_HEADER_LEN + len(data)
-    pkt = bytearray(n)
+    pkt = bytearray(UDP_HEADER_LEN)
     _UDP.pack_into(pkt, 0, sport, dport, n, 0)
-    pkt[UDP_HEADER_LEN:] = data
+    pkt += data
     csum = ~checksum_partial(pkt, pseudo_header_sum(src, dst, PROTO_UDP, n)) & 0xFFFF
     _UDP.pack_into(pkt, 0, sport, dport, n, csum or 0xFFFF)  # RFC 768: a zero result is sent as all ones
     return pkt
