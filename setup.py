@@ -61,4 +61,21 @@ def extensions():
     )
 
 
+def _allow_inplace_build_with_old_setuptools():
+    """Let ``python setup.py build_ext --inplace`` work with a setuptools older than 77.
+
+    pyproject.toml's SPDX ``license = "MIT"`` needs setuptools >= 77 (PEP 639), which ``pip install``
+    gets through ``[build-system].requires``. A plain ``setup.py build_ext`` uses whatever setuptools is
+    installed; building the extension needs none of the project metadata, so an older one skips it.
+    """
+    import setuptools
+
+    major = int(setuptools.__version__.split(".")[0])
+    if major < 77 and sys.argv[1:2] == ["build_ext"]:
+        from setuptools.dist import Distribution
+
+        Distribution.parse_config_files = lambda self, *args, **kwargs: None
+
+
+_allow_inplace_build_with_old_setuptools()
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
