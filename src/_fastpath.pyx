@@ -273,30 +273,37 @@ cdef inline uint64_t _initial(object initial) except? 0xFFFFFFFFFFFFFFFF:
     return <uint64_t>initial
 
 
-cdef uint32_t _partial(object data, uint64_t init) except? 0xFFFFFFFF:
+cdef uint32_t _partial(object data, uint64_t init, Py_ssize_t *length=NULL) except? 0xFFFFFFFF:
+    """Folded sum of ``data`` plus ``init``; stores the byte length in ``length`` when given."""
     cdef Py_buffer view
     cdef uint32_t s
+    cdef const uint8_t *p
+    cdef Py_ssize_t n
     if type(data) is bytes:
-        return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyBytes_AS_STRING(data),
-                                                        PyBytes_GET_SIZE(data)) + init)
-    if type(data) is bytearray:
-        return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyByteArray_AS_STRING(data),
-                                                        PyByteArray_GET_SIZE(data)) + init)
-    cdef unsigned char *mp
-    cdef Py_ssize_t mn
-    if type(data) is memoryview and aiostack_mv_ptr(data, 0, &mp, &mn):
-        return aiostack_fold64(<uint64_t>aiostack_sum16(mp, mn) + init)
-    if _GetBuffer(data, &view, PyBUF_SIMPLE) < 0:
+        p = <const uint8_t *>PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    elif type(data) is bytearray:
+        p = <const uint8_t *>PyByteArray_AS_STRING(data)
+        n = PyByteArray_GET_SIZE(data)
+    elif type(data) is memoryview and aiostack_mv_ptr(data, 0, <unsigned char **>&p, &n):
+        pass
+    elif _GetBuffer(data, &view, PyBUF_SIMPLE) == 0:
+        with nogil:
+            s = aiostack_sum16(<const uint8_t *>view.buf, view.len)
+        if length != NULL:
+            length[0] = view.len
+        PyBuffer_Release(&view)
+        return aiostack_fold64(<uint64_t>s + init)
+    else:
         # Not C-contiguous (e.g. a strided memoryview): sum a contiguous copy, as the twin does.
         # For objects without the buffer protocol, memoryview() raises the TypeError.
         PyErr_Clear()
         data = memoryview(data).tobytes()
-        return aiostack_fold64(<uint64_t>aiostack_sum16(<const uint8_t *>PyBytes_AS_STRING(data),
-                                                        PyBytes_GET_SIZE(data)) + init)
-    with nogil:
-        s = aiostack_sum16(<const uint8_t *>view.buf, view.len)
-    PyBuffer_Release(&view)
-    return aiostack_fold64(<uint64_t>s + init)
+        p = <const uint8_t *>PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    if length != NULL:
+        length[0] = n
+    return aiostack_fold64(<uint64_t>aiostack_sum16(p, n) + init)
 
 
 def checksum_partial(data, initial=0):
@@ -321,10 +328,15 @@ def pseudo_header_sum(uint32_t src, uint32_t dst, uint32_t protocol, uint32_t le
 
 
 def transport_checksum_ipv4(uint32_t src, uint32_t dst, uint32_t protocol, segment):
-    """RFC 9293 §3.1 / RFC 768: checksum over the IPv4 pseudo-header and the whole ``segment``."""
-    cdef Py_ssize_t n = len(segment) if type(segment) is bytes or type(segment) is bytearray \
-        else memoryview(segment).nbytes
-    return (~_partial(segment, _pseudo(src, dst, protocol, <uint64_t>n))) & 0xFFFF
+    """RFC 9293 §3.1 / RFC 768: checksum over the IPv4 pseudo-header and the whole ``segment``.
+
+    With the checksum field zeroed this is the value to store (UDP sends 0 as 0xFFFF, RFC 768); over a
+    received segment it is 0 when the stored checksum is correct.
+    """
+    cdef Py_ssize_t n = 0
+    # One's-complement addition is associative: the length joins the sum after the data is read.
+    cdef uint32_t s = _partial(segment, _pseudo(src, dst, protocol, 0), &n)
+    return (~aiostack_fold64(<uint64_t>s + <uint64_t>n)) & 0xFFFF
 
 
 def tcp_checksum_ipv4(uint32_t src, uint32_t dst, segment):
@@ -333,9 +345,9 @@ def tcp_checksum_ipv4(uint32_t src, uint32_t dst, segment):
     With the checksum field zeroed this is the value to store; over a received segment it is 0 when the
     stored checksum is correct.
     """
-    cdef Py_ssize_t n = len(segment) if type(segment) is bytes or type(segment) is bytearray \
-        else memoryview(segment).nbytes
-    return (~_partial(segment, _pseudo(src, dst, 6, <uint64_t>n))) & 0xFFFF
+    cdef Py_ssize_t n = 0
+    cdef uint32_t s = _partial(segment, _pseudo(src, dst, 6, 0), &n)
+    return (~aiostack_fold64(<uint64_t>s + <uint64_t>n)) & 0xFFFF
 
 
 def checksum_update16(uint32_t checksum, uint32_t old, uint32_t new):
