@@ -5,9 +5,10 @@ windows, §3.10 event processing), RFC 6298 (RTO), RFC 5681 / RFC 6582 (congesti
 RFC 6675 (SACK-based recovery), RFC 7323 (window scale, timestamps, PAWS), RFC 2018 / RFC 2883 (SACK,
 D-SACK), RFC 5961 (challenge ACKs), RFC 1122 §4.2.3.6 (keep-alive), RFC 6528 (ISN).
 
-Layout of the engine (``aiostack/core/tcp``): this module holds the state, the user API, the output path
-(segmentation, retransmission, ACK generation) and the timers; ``input.py`` holds the processing of
-arriving segments (RFC 9293 §3.10.7); ``sendbuf``/``recvbuf`` hold the bytes; ``rtt``, ``congestion`` and
+Layout of the engine (``aiostack/core/tcp``): this module holds the state, opening, the user API,
+events and observability; ``input.py`` processes arriving segments (RFC 9293 §3.10.7); ``output.py``
+builds segments (ACK generation, segmentation, retransmission); ``timeouts.py`` runs the timers (RTO,
+TLP, persist, keep-alive, TIME-WAIT); ``sendbuf``/``recvbuf`` hold the bytes; ``rtt``, ``congestion`` and
 ``scoreboard`` are the RTO estimator, congestion controllers and SACK scoreboard.
 
 Sequence numbers are compared only through ``aiostack.fastpath`` ``seq_*`` helpers.
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from aiostack.config import TcpConfig
 from aiostack.core.tcp import congestion
 from aiostack.core.tcp import input as _input
+from aiostack.core.tcp import output as _output
+from aiostack.core.tcp import timeouts as _timeouts
 from aiostack.core.tcp.events import (
     Closed,
     Connected,
@@ -32,7 +35,7 @@ from aiostack.core.tcp.isn import generate_isn, timestamp_offset
 from aiostack.core.tcp.recvbuf import ReceiveBuffer
 from aiostack.core.tcp.rtt import RttEstimator
 from aiostack.core.tcp.scoreboard import SackScoreboard
-from aiostack.core.tcp.segment import Segment
+from aiostack.core.tcp.segment import TS_OPTION_LEN, Segment
 from aiostack.core.tcp.sendbuf import SendBuffer
 from aiostack.core.tcp.state import (
     CLOSE_WAIT,
@@ -51,9 +54,9 @@ from aiostack.core.tcp.state import (
 )
 from aiostack.core.tcp.timers import Timers
 from aiostack.errors import LocalProtocolError
-from aiostack.fastpath import seq_add, seq_diff, seq_gt, seq_le, seq_lt
+from aiostack.fastpath import seq_add, seq_diff
 from aiostack.stats import Counters
-from aiostack.wire.tcp import ACK, FIN, PSH, RST, SYN
+from aiostack.wire.tcp import RST
 
 if TYPE_CHECKING:
     from aiostack.core.tcp.listener import TcpListener
@@ -61,8 +64,6 @@ if TYPE_CHECKING:
 _MASK32 = 0xFFFFFFFF
 # RFC 7323 §2.3: the shift count is at most 14.
 MAX_WSCALE = 14
-# RFC 7323 §3.2: the timestamp option takes 10 bytes, 12 with the two NOPs that align it.
-TS_OPTION_LEN = 12
 # RFC 9293 §3.7.1: without an MSS option the sender assumes 536 (IPv4).
 DEFAULT_PEER_MSS = 536
 # RFC 6675 §2: DupThresh.
@@ -81,7 +82,6 @@ _ICMP_HARD = {
 }
 _ICMP_SOFT = frozenset({"ttl_exceeded", "parameter_problem", "source_quench", "frag_needed", *_ICMP_HARD})
 
-
 def choose_wscale(recv_buffer_bytes: int) -> int:
     """RFC 7323 §2.2: the smallest shift that lets the 16-bit field cover the receive buffer, <= 14."""
     shift = 0
@@ -89,11 +89,35 @@ def choose_wscale(recv_buffer_bytes: int) -> int:
         shift += 1
     return shift
 
-
 class TcpConnection:
     """A TCP endpoint for one 4-tuple. See ``docs/ARCHITECTURE.md`` ("TCP engine") for the verbs."""
 
+    # The engine's work lives in modules by concern; bound here as methods.
     receive_segment = _input.segment_arrives
+    poll_egress = _output.poll_egress
+    poll_at = _timeouts.poll_at
+    handle_timer = _timeouts.handle_timer
+    window_field = _output.window_field
+    maybe_window_update = _output.maybe_window_update
+    make_segment = _output.make_segment
+    sack_blocks = _output.sack_blocks
+    queue_ack = _output.queue_ack
+    challenge_ack = _output.challenge_ack
+    syn_segment = _output.syn_segment
+    output = _output.output
+    sack_recovery = _output.sack_recovery
+    retransmit_at = _output.retransmit_at
+    send_new = _output.send_new
+    segmentize = _output.segmentize
+    emit_data = _output.emit_data
+    sacked_run = _output.sacked_run
+    arm_rto = _timeouts.arm_rto
+    arm_tlp = _timeouts.arm_tlp
+    arm_persist = _timeouts.arm_persist
+    on_rto = _timeouts.on_rto
+    on_tlp = _timeouts.on_tlp
+    on_persist = _timeouts.on_persist
+    on_keepalive = _timeouts.on_keepalive
 
     def __init__(
         self,
@@ -181,6 +205,7 @@ class TcpConnection:
         self.rtx_ts = 0  # TSval of the latest retransmission
         self.retries = 0  # consecutive RTO expiries (RFC 6298 §5.5)
         self.head_sent_us = now_us  # first transmission time of the oldest unacknowledged data
+        self.last_send_us: int | None = None  # last transmission of data (RFC 5681 §4.1 idle restart)
         self.syn_sent_us = now_us
         self.need_syn = False  # a SYN or SYN-ACK must be (re)sent
         # --- persist / keep-alive ------------------------------------------------------------------
@@ -562,554 +587,9 @@ class TcpConnection:
     def fail(self, error: BaseException) -> None:
         self.enter_closed(error)
 
-    # ============================================================================================
-    # output
-    # ============================================================================================
-
     def ts_now(self, now_us: int) -> int:
         # RFC 7323 §5.4: a 1 ms timestamp clock, offset per connection.
         return (now_us // 1000 + self.ts_offset) & _MASK32
-
-    def window_field(self) -> int:
-        """The window to advertise (RFC 9293 §3.8.6.2.2 receiver SWS avoidance, RFC 7323 §2.3 scaling);
-        updates ``rcv_adv``. The right edge never moves left (RFC 9293 §3.8.6)."""
-        buf = self.config.recv_buffer_bytes
-        rcv_nxt = self.rcv_nxt
-        free = buf - self.recvbuf.bytes
-        if free < 0:
-            free = 0
-        cur = seq_diff(self.rcv_adv, rcv_nxt)
-        if cur < 0:
-            cur = 0
-        win = cur
-        if free > cur:
-            # RFC 9293 §3.8.6.2.2: move the right edge only by at least min(buffer/2, MSS).
-            step = buf >> 1
-            if self.rcv_mss < step:
-                step = self.rcv_mss
-            if free - cur >= step or free == buf:
-                win = free
-        ws = self.rcv_wscale
-        raw = (win + (1 << ws) - 1) >> ws  # round up so the right edge never moves left
-        if raw > 0xFFFF:
-            raw = 0xFFFF
-        self.rcv_adv = seq_add(rcv_nxt, raw << ws)
-        return raw
-
-    def maybe_window_update(self) -> None:
-        """After the application read: send a window update when the window opens enough to matter
-        (it was at most half the buffer and at least doubles, by at least an MSS; RFC 1122 §4.2.3.3)."""
-        buf = self.config.recv_buffer_bytes
-        cur = seq_diff(self.rcv_adv, self.rcv_nxt)
-        if cur < 0:
-            cur = 0
-        free = buf - self.recvbuf.bytes
-        step = min(buf >> 1, self.rcv_mss)
-        if free - cur >= step and free >= 2 * cur:
-            self.ack_now = True
-
-    def make_segment(self, seq: int, flags: int, payload: Any, now_us: int) -> Segment:
-        """A segment from this connection carrying the current ACK state (and options)."""
-        seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags, self.window_field(), payload)
-        if self.ts_ok:
-            seg.ts_val = self.ts_now(now_us)
-            seg.ts_ecr = self.ts_recent
-        if self.sack_ok and (self.dsack is not None or self.recvbuf.ooo):
-            room = 40 - (TS_OPTION_LEN if self.ts_ok else 0)
-            nblocks = (room - 4) // 8
-            plen = len(payload)
-            if plen:
-                # data segments carry SACK blocks only where they fit in the MSS (never GSO ones)
-                spare = self.snd_mss - plen
-                if spare < 12:
-                    nblocks = 0
-                elif (spare - 4) // 8 < nblocks:
-                    nblocks = (spare - 4) // 8
-            if nblocks:
-                seg.sack_blocks = self.sack_blocks(nblocks)
-        # RFC 5681 §4.2: any segment with an ACK acknowledges all received data
-        self.ack_now = False
-        self.timers.delack = None
-        self.rcv_unacked = 0
-        self.last_ack_sent = self.rcv_nxt
-        return seg
-
-    def sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
-        """RFC 2018 §4: the D-SACK block first (RFC 2883 §4), then the most recently changed ranges."""
-        out: list[tuple[int, int]] = []
-        d = self.dsack
-        if d is not None:
-            out.append(d)
-            self.dsack = None
-            self.counters.inc("dsacks_sent")
-        rb = self.recvbuf
-        if rb.ooo and len(out) < limit:
-            base_seq = self.rcv_nxt
-            base = rb.nxt
-            for s, e in rb.sack_ranges(limit - len(out)):
-                out.append((seq_add(base_seq, s - base), seq_add(base_seq, e - base)))
-        return tuple(out)
-
-    def queue_ack(self, now_us: int) -> None:
-        """Build a pure ACK now (each duplicate/out-of-order arrival gets its own: RFC 5681 §4.2)."""
-        self.out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
-
-    def challenge_ack(self, now_us: int) -> None:
-        """RFC 5961 §3.2/§4.2/§5.2 challenge ACK, rate-limited per connection (RFC 5961 §7)."""
-        if now_us - self.chack_window_us >= 1_000_000:
-            self.chack_window_us = now_us
-            self.chack_count = 0
-        if self.chack_count >= self.config.challenge_ack_limit_per_s:
-            self.counters.inc("challenge_acks_limited")
-            return
-        self.chack_count += 1
-        self.counters.inc("challenge_acks")
-        self.queue_ack(now_us)
-
-    def poll_egress(self, now_us: int, max_segment_bytes: int | None = None) -> list[Segment]:
-        """Segments to transmit now. ``max_segment_bytes`` > MSS allows super-segments (GSO) whose
-        payload is a multiple of the MSS."""
-        out = self.out
-        self.out = []
-        st = self.state
-        if st in SENDS_DATA:
-            self.output(now_us, out, max_segment_bytes)
-        elif st is SYN_SENT or st is SYN_RECEIVED:
-            if self.need_syn:
-                self.need_syn = False
-                out.append(self.syn_segment(now_us))
-                if self.timers.rto is None:
-                    self.timers.rto = now_us + self.rtt.rto_us
-        if self.ack_now and st in SYNCHRONIZED:
-            out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
-        if out:
-            self.counters.inc("segments_out", len(out))
-        return out
-
-    def syn_segment(self, now_us: int) -> Segment:
-        """Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with the options we offer or accept."""
-        cfg = self.config
-        active = self.state is SYN_SENT
-        seg = Segment(self.local_port, self.remote_port, self.iss, 0, SYN, min(cfg.recv_buffer_bytes, 0xFFFF))
-        seg.mss = self.local_mss
-        if active:
-            if cfg.window_scaling:
-                seg.wscale = self.rcv_wscale
-            seg.sack_permitted = cfg.sack
-            if cfg.timestamps:
-                seg.ts_val = self.ts_now(now_us)
-                seg.ts_ecr = 0
-            self.rcv_adv = 0
-        else:
-            seg.flags = SYN | ACK
-            seg.ack = self.rcv_nxt
-            if self.ws_ok:
-                seg.wscale = self.rcv_wscale
-            seg.sack_permitted = self.sack_ok
-            if self.ts_ok:
-                seg.ts_val = self.ts_now(now_us)
-                seg.ts_ecr = self.ts_recent
-            self.last_ack_sent = self.rcv_nxt
-            self.ack_now = False
-        if self.retries:
-            self.counters.inc("retransmits")
-        return seg
-
-    def output(self, now_us: int, out: list[Segment], max_segment_bytes: int | None) -> None:
-        """Retransmissions first (fast retransmit, SACK recovery), then new data (RFC 9293 §3.8.6)."""
-        if self.rtx_head:
-            self.rtx_head = False
-            seg = self.retransmit_at(self.snd_una, self.snd_mss, now_us)
-            if seg is not None:
-                out.append(seg)
-                if self.sack_ok:
-                    end = seq_add(seg.seq, len(seg.payload) + (1 if seg.flags & FIN else 0))
-                    if seq_gt(end, self.high_rxt):
-                        self.high_rxt = end
-        if self.rtx_tail:
-            # RFC 8985 §7.3: the probe retransmits the last segment sent
-            self.rtx_tail = False
-            k = seq_diff(self.snd_max, self.snd_una)
-            if k > self.snd_mss:
-                k = self.snd_mss
-            if k > 0:
-                seg = self.retransmit_at(seq_add(self.snd_max, -k), k, now_us)
-                if seg is not None:
-                    out.append(seg)
-        cwnd = self.cc.cwnd
-        if self.in_recovery and self.sack_ok:
-            room = self.sack_recovery(now_us, out)
-        else:
-            room = cwnd + self.inflation - seq_diff(self.snd_nxt, self.snd_una)
-        if self.tlp_new:
-            # RFC 8985 §7.3: the probe is one new segment, even beyond cwnd
-            self.tlp_new = False
-            if room < self.snd_mss:
-                room = self.snd_mss
-        self.send_new(now_us, out, max_segment_bytes, room)
-
-    def sack_recovery(self, now_us: int, out: list[Segment]) -> int:
-        """RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg(). Returns the room left for
-        new data (NextSeg rule 2)."""
-        sb = self.scoreboard
-        mss = self.snd_mss
-        cwnd = self.cc.cwnd
-        while True:
-            pipe = sb.pipe(self.snd_una, self.snd_max, self.high_rxt, mss)
-            room = cwnd - pipe
-            if room < mss:
-                return room
-            can_new = self.fin_seq is None and len(self.sendbuf) > seq_diff(self.snd_nxt, self.buf_seq) and (
-                seq_diff(seq_add(self.snd_una, self.snd_wnd), self.snd_nxt) > 0
-            )
-            r = sb.next_seg(self.snd_una, self.snd_max, self.high_rxt, mss, can_new)
-            if r is None:
-                return room
-            seq, ln = r
-            seg = self.retransmit_at(seq, ln, now_us)
-            if seg is None:
-                return room
-            out.append(seg)
-            self.high_rxt = seq_add(seq, ln)
-
-    def retransmit_at(self, seq: int, maxlen: int, now_us: int) -> Segment | None:
-        """A retransmission of up to ``maxlen`` bytes starting at ``seq`` (with the FIN if it is next)."""
-        sb = self.sendbuf
-        off = seq_diff(seq, self.buf_seq)
-        total = len(sb)
-        if off < 0:
-            return None
-        n = total - off
-        if n > maxlen:
-            n = maxlen
-        if n < 0:
-            n = 0
-        flags = ACK
-        fin_seq = self.fin_seq
-        if fin_seq is not None and seq_add(seq, n) == fin_seq:
-            flags |= FIN
-        if n == 0 and not flags & FIN:
-            return None
-        payload = sb.view(off, n) if n else b""
-        if off + n == total:
-            flags |= PSH
-        seg = self.make_segment(seq, flags, payload, now_us)
-        if self.in_recovery and seq == self.snd_una:
-            self.rtx_mark = (seq, self.snd_max)
-        c = self.counters.values
-        c["retransmits"] = c.get("retransmits", 0) + 1
-        c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
-        # RFC 6298 §3 / RFC 9293 §3.8.1 (Karn): no RTT sample from retransmitted data
-        self.rtt_seq = None
-        self.karn_blocked = True
-        if seg.ts_val is not None:
-            self.rtx_ts = seg.ts_val
-        if self.timers.rto is None:
-            self.arm_rto(now_us)
-        return seg
-
-    def send_new(self, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int) -> None:
-        """Segment the send buffer from snd_nxt within the congestion and receive windows."""
-        before = len(out)
-        self.segmentize(now_us, out, max_segment_bytes, room)
-        if len(out) != before and self.sack_ok and not self.retries and self.timers.rto is not None:
-            self.arm_tlp(now_us)  # RFC 8985 §7.2: the PTO restarts when new data goes out
-
-    def segmentize(self, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int) -> None:
-        sb = self.sendbuf
-        mss = self.snd_mss
-        seg_max = mss
-        if max_segment_bytes is not None and max_segment_bytes > mss:
-            seg_max = (max_segment_bytes // mss) * mss
-        tmpl: Segment | None = None
-        while True:
-            total = len(sb)
-            nxt = self.snd_nxt
-            off = seq_diff(nxt, self.buf_seq)
-            avail = total - off
-            if avail <= 0:
-                if avail == 0 and self.fin_queued and (self.fin_seq is None or seq_le(nxt, self.fin_seq)):
-                    # a bare FIN (the data went out already); it needs no window (as Linux)
-                    self.emit_data(now_us, out, nxt, off, 0, ACK | FIN, None)
-                return
-            # already SACKed data need not be sent again after an RTO rewound snd_nxt
-            if self.sack_ok and seq_lt(nxt, self.snd_max) and self.scoreboard.sacked_bytes:
-                skip = self.sacked_run(nxt)
-                if skip:
-                    self.snd_nxt = seq_add(nxt, skip)
-                    continue
-            rwnd_room = seq_diff(seq_add(self.snd_una, self.snd_wnd), nxt)
-            usable = room if room < rwnd_room else rwnd_room
-            idle = self.snd_una == self.snd_max
-            if usable <= 0:
-                if rwnd_room <= 0 and idle and self.timers.persist is None and self.timers.rto is None:
-                    self.arm_persist(now_us)
-                return
-            n = avail if avail < usable else usable
-            if n > seg_max:
-                n = seg_max
-            elif n < mss:
-                if n < avail:
-                    # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited small segment only
-                    # if it is at least half the largest window seen, or nothing is in flight.
-                    if not idle and n < (self.max_snd_wnd >> 1):
-                        return
-                    if idle and rwnd_room > n and n < (self.max_snd_wnd >> 1):
-                        return  # limited by cwnd, not by the peer: wait for ACKs
-                else:
-                    if self.cork and not self.fin_queued:
-                        return  # TCP_CORK: hold the partial segment
-                    if self.nagle and not idle:
-                        return  # RFC 9293 §3.7.4 Nagle: one small segment in flight at most
-            elif n > mss and n % mss:
-                n -= n % mss  # GSO super-segments are whole MSS multiples
-            flags = ACK
-            if off + n == total:
-                flags |= PSH
-                if self.fin_queued:
-                    flags |= FIN
-            tmpl = self.emit_data(now_us, out, nxt, off, n, flags, tmpl)
-            room -= n
-            if flags & FIN:
-                return
-
-    def emit_data(
-        self, now_us: int, out: list[Segment], nxt: int, off: int, n: int, flags: int, tmpl: Segment | None
-    ) -> Segment:
-        """Emit one data (or FIN) segment from snd_nxt. ``tmpl``: an earlier segment of the same output
-        pass whose ACK, window and timestamp fields can be reused (nothing changed in between)."""
-        payload = self.sendbuf.view(off, n) if n else b""
-        if tmpl is None or tmpl.sack_blocks:
-            seg = self.make_segment(nxt, flags, payload, now_us)
-        else:
-            seg = Segment(self.local_port, self.remote_port, nxt, tmpl.ack, flags, tmpl.window, payload)
-            seg.ts_val = tmpl.ts_val
-            seg.ts_ecr = tmpl.ts_ecr
-        out.append(seg)
-        end = seq_add(nxt, n + 1) if flags & FIN else seq_add(nxt, n)
-        c = self.counters.values
-        snd_max = self.snd_max
-        if seq_lt(nxt, snd_max):
-            c["retransmits"] = c.get("retransmits", 0) + 1
-            c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
-            self.karn_blocked = True
-            self.rtt_seq = None
-            ts = seg.ts_val
-            if ts is not None:
-                self.rtx_ts = ts
-        else:
-            if self.snd_una == snd_max:
-                self.head_sent_us = now_us
-            c["bytes_out"] = c.get("bytes_out", 0) + n
-            if self.rtt_seq is None and not self.karn_blocked:
-                self.rtt_seq = end  # RFC 6298 §3: time one segment per round trip
-                self.rtt_time = now_us
-        if flags & FIN:
-            self.fin_seq = seq_add(nxt, n)
-        self.snd_nxt = end
-        if seq_gt(end, snd_max):
-            self.snd_max = end
-        t = self.timers
-        if t.rto is None:
-            self.arm_rto(now_us)
-        t.persist = None
-        return seg
-
-    def sacked_run(self, seq: int) -> int:
-        """Bytes from ``seq`` that are SACKed (0 when ``seq`` is not)."""
-        for left, right in self.scoreboard.ranges():
-            if seq_le(left, seq) and seq_lt(seq, right):
-                return seq_diff(right, seq)
-        return 0
-
-    # ============================================================================================
-    # timers
-    # ============================================================================================
-
-    def poll_at(self) -> int | None:
-        if self.out or self.ack_now or self.need_syn or self.rtx_head or self.rtx_tail or self.tlp_new:
-            return self.created_us  # something is ready now (any time in the past)
-        return self.timers.earliest()
-
-    def arm_rto(self, now_us: int) -> None:
-        d = now_us + self.rtt.rto_us
-        ut = self.user_timeout_us
-        if ut and self.snd_una != self.snd_max:
-            limit = self.head_sent_us + ut
-            if limit < d:
-                d = limit if limit > now_us else now_us + 1
-        t = self.timers
-        t.rto = d
-        t.tlp = None
-        self.arm_tlp(now_us)
-
-    def arm_tlp(self, now_us: int) -> None:
-        """RFC 8985 §7.2: (re)arm the probe timeout after new data went out, when it beats the RTO."""
-        srtt = self.rtt.srtt_us
-        t = self.timers
-        if (srtt is not None and self.sack_ok and not self.in_recovery and not self.tlp_out
-                and self.config.tail_loss_probe and not self.retries and t.rto is not None):
-            # PTO = 2*SRTT, plus the worst-case delayed ACK when one segment is in flight
-            pto = 2 * srtt
-            if seq_diff(self.snd_max, self.snd_una) <= self.snd_mss:
-                pto += self.config.delayed_ack_us * 5
-            if pto < 10_000:
-                pto = 10_000
-            if now_us + pto < t.rto:
-                t.tlp = now_us + pto
-            else:
-                t.tlp = None
-
-    def on_tlp(self, now_us: int) -> None:
-        """RFC 8985 §7.3: the probe timeout fired: send one new segment if possible, else retransmit the
-        last one, so a lost tail is repaired by SACK recovery instead of an RTO."""
-        if self.snd_una == self.snd_max or self.in_recovery or self.state not in SENDS_DATA:
-            return
-        self.tlp_out = True
-        self.counters.inc("tail_loss_probes")
-        unsent = len(self.sendbuf) - seq_diff(self.snd_nxt, self.buf_seq)
-        if unsent > 0 and seq_diff(seq_add(self.snd_una, self.snd_wnd), self.snd_nxt) >= min(unsent, self.snd_mss):
-            self.tlp_new = True
-        else:
-            self.rtx_tail = True
-        self.arm_rto(now_us)
-
-    def arm_persist(self, now_us: int) -> None:
-        """RFC 9293 §3.8.6.1: probe a zero window, with exponential backoff (RFC 1122 §4.2.2.17)."""
-        cfg = self.config
-        d = self.rtt.rto_us << self.persist_backoff
-        if d < cfg.persist_min_us:
-            d = cfg.persist_min_us
-        elif d > cfg.persist_max_us:
-            d = cfg.persist_max_us
-        if self.persist_start_us is None:
-            self.persist_start_us = now_us
-        self.timers.persist = now_us + d
-
-    def handle_timer(self, now_us: int) -> None:
-        t = self.timers
-        if t.rto is not None and t.rto <= now_us:
-            t.rto = None
-            self.on_rto(now_us)
-        if t.tlp is not None and t.tlp <= now_us:
-            t.tlp = None
-            self.on_tlp(now_us)
-        if t.delack is not None and t.delack <= now_us:
-            t.delack = None
-            self.ack_now = True
-        if t.persist is not None and t.persist <= now_us:
-            t.persist = None
-            self.on_persist(now_us)
-        if t.keepalive is not None and t.keepalive <= now_us:
-            t.keepalive = None
-            self.on_keepalive(now_us)
-        if t.fin_wait2 is not None and t.fin_wait2 <= now_us:
-            t.fin_wait2 = None
-            if self.state is FIN_WAIT_2:
-                self.counters.inc("fin_wait2_timeouts")
-                self.enter_closed(None)
-        if t.time_wait is not None and t.time_wait <= now_us:
-            t.time_wait = None
-            if self.state is TIME_WAIT:
-                self.enter_closed(None)
-
-    def on_rto(self, now_us: int) -> None:
-        """RFC 6298 §5.4-5.6 retransmission timeout; RFC 5681 §3.1 loss window; RFC 6582 §4 recover."""
-        st = self.state
-        cfg = self.config
-        if st is SYN_SENT or st is SYN_RECEIVED:
-            limit = cfg.max_syn_retransmits if st is SYN_SENT else cfg.syn_ack_retransmits
-            if self.retries >= limit:
-                self.counters.inc("handshake_timeouts")
-                self.fail(TimeoutError(errno.ETIMEDOUT, "connection timed out (handshake)"))
-                return
-            self.retries += 1
-            self.counters.inc("rto_expiries")
-            self.rtt.backoff()
-            self.need_syn = True
-            self.karn_blocked = True
-            self.timers.rto = now_us + self.rtt.rto_us
-            return
-        if self.snd_una == self.snd_max:
-            return  # nothing outstanding (the timer was stale)
-        ut = self.user_timeout_us
-        if ut and now_us - self.head_sent_us >= ut:
-            self.counters.inc("user_timeouts")
-            self.fail(TimeoutError(errno.ETIMEDOUT, "connection timed out (user timeout)"))
-            return
-        if self.retries >= cfg.max_retransmits:
-            self.counters.inc("retransmit_limit")
-            msg = "connection timed out"
-            if self.soft_error:
-                msg += f" (last ICMP error: {self.soft_error})"
-            self.fail(TimeoutError(errno.ETIMEDOUT, msg))
-            return
-        self.retries += 1
-        self.counters.inc("rto_expiries")
-        flight = seq_diff(self.snd_max, self.snd_una)
-        self.cc.on_rto(flight, now_us)
-        self.rtt.backoff()
-        # RFC 6582 §4: after an RTO, no fast retransmit until snd_una passes the data sent so far.
-        self.recover = self.snd_max
-        self.in_recovery = False
-        self.inflation = 0
-        self.dupacks = 0
-        self.rtx_head = False
-        self.rtx_mark = None
-        self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged octet
-        self.high_rxt = self.snd_una
-        self.rtt_seq = None
-        self.karn_blocked = True
-        self.arm_rto(now_us)
-
-    def on_persist(self, now_us: int) -> None:
-        """Zero-window probe: <SEQ=SND.UNA-1> with no data, which any receiver answers with an ACK that
-        carries its current window (as Linux tcp_xmit_probe_skb); backoff doubles the interval."""
-        if self.state not in SENDS_DATA or self.snd_una != self.snd_max:
-            return
-        sb = self.sendbuf
-        if seq_diff(self.snd_nxt, self.buf_seq) >= len(sb) and not self.fin_queued:
-            return
-        if self.snd_wnd > 0:
-            return  # the window opened meanwhile; output sends
-        ut = self.user_timeout_us
-        start = self.persist_start_us
-        if ut and start is not None and now_us - start >= ut:
-            self.counters.inc("user_timeouts")
-            self.fail(TimeoutError(errno.ETIMEDOUT, "connection timed out (zero window)"))
-            return
-        if self.probes_out >= self.config.max_retransmits:
-            self.fail(TimeoutError(errno.ETIMEDOUT, "connection timed out (window probes unanswered)"))
-            return
-        self.probes_out += 1
-        self.counters.inc("persist_probes")
-        self.out.append(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
-        if self.persist_backoff < 16:
-            self.persist_backoff += 1
-        self.arm_persist(now_us)
-
-    def on_keepalive(self, now_us: int) -> None:
-        """RFC 1122 §4.2.3.6: after ``idle`` without input, probe every ``interval``; fail after ``count``
-        unanswered probes. The probe is <SEQ=SND.UNA-1> with no data."""
-        if not self.keepalive or self.state not in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_2):
-            return
-        t = self.timers
-        idle_deadline = self.last_rx_us + self.keepalive_idle_us
-        if self.ka_probes == 0 and idle_deadline > now_us:
-            t.keepalive = idle_deadline  # there was input meanwhile
-            return
-        if self.snd_una != self.snd_max or len(self.sendbuf):
-            # data outstanding or queued: the retransmission / persist machinery watches the peer
-            t.keepalive = now_us + self.keepalive_interval_us
-            return
-        if self.ka_probes >= self.keepalive_count:
-            self.counters.inc("keepalive_timeouts")
-            self.fail(TimeoutError(errno.ETIMEDOUT, "connection timed out (keep-alive)"))
-            return
-        self.ka_probes += 1
-        self.counters.inc("keepalive_probes")
-        self.out.append(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
-        t.keepalive = now_us + self.keepalive_interval_us
 
     # ============================================================================================
     # ICMP (RFC 1122 §4.2.3.9, RFC 1191, RFC 5927)

@@ -530,6 +530,8 @@ def _receive_text(c: TcpConnection, seq: int, payload: Any, fin: int, now_us: in
         total = plen + moved
         c.rcv_nxt = seq_add(c.rcv_nxt, total)
         c.data_event(total)
+        cv = c.counters.values
+        cv["bytes_in"] = cv.get("bytes_in", 0) + total
         if plen > c.rcv_mss:
             c.rcv_mss = plen if plen < c.local_mss else c.local_mss
         c.rcv_unacked += plen

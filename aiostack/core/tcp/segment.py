@@ -19,6 +19,8 @@ from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpRepr, p
 
 Payload = Any  # bytes | memoryview (kept as Any: memoryview slices must not be copied)
 
+# RFC 7323 §3.2: the timestamp option takes 10 bytes, 12 with the two NOPs that align it.
+TS_OPTION_LEN = 12
 _HDR = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window (RFC 9293 §3.1)
 _FLAG_CHARS = ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"), (ECE, "E"), (CWR, "W"))
 
