@@ -166,3 +166,34 @@ def test_netns_helper_cleans_up_on_failure_and_guards_addresses() -> None:
     assert tap.closed
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
     assert name and name not in listed
+
+
+def test_jumbo_mtu_frames_both_ways() -> None:
+    from aiostack.link.base import Device
+
+    with NetNs() as ns:
+        tap = ns.tap("tap0", address=KERNEL_IP + "/24", mtu=9000)
+        assert isinstance(tap, Device) and tap.caps.max_frame_len == 9014
+        ns.neigh("tap0", OUR_IP, tap.mac)
+        kmac = ns.kernel_mac("tap0")
+        p = ns.python("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                      f"s.sendto(b'j' * 8972, ('{OUR_IP}', 9999))\n")
+        assert p.wait(timeout=20) == 0
+        sizes: list[int] = []
+        pump(tap, lambda f: bool(sizes.append(len(f))) or len(f) == 9014, 5)
+        assert 9014 in sizes  # one unfragmented 9000-byte IP datagram
+        req = Ether(src=tap.mac, dst=kmac) / IP(src=OUR_IP, dst=KERNEL_IP) / ICMP(type=8, id=9, seq=1) / (
+            b"J" * 8972)
+        assert len(bytes(req)) == 9014
+        tap.send_batch([bytes(req)])
+        got: list[int] = []
+
+        def on(f: bytes) -> bool:
+            pkt = Ether(f)
+            if ICMP in pkt and pkt[ICMP].type == 0 and pkt[ICMP].id == 9:
+                got.append(len(f))
+                return True
+            return False
+
+        pump(tap, on, 5)
+        assert got == [9014]
