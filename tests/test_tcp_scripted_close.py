@@ -293,3 +293,45 @@ def test_passive_child_reset_during_handshake() -> None:
     conn.poll_egress(0)
     conn.receive_segment(Segment(REMOTE_PORT, LOCAL_PORT, 10, 0, RST, 0), 0)
     assert conn.state is State.CLOSED and not lst.syn_queue and lst.accept() is None
+
+
+def test_close_in_syn_received_sends_fin_after_handshake() -> None:
+    from tcp_script import LOCAL_IP, LOCAL_PORT, REMOTE_IP, REMOTE_PORT, SECRET
+
+    from aiostack.core.tcp.listener import TcpListener
+    from aiostack.core.tcp.segment import Segment
+    from aiostack.wire.tcp import SYN
+
+    lst = TcpListener(LOCAL_IP, LOCAL_PORT, config=cfg(timestamps=False), isn_secret=SECRET)
+    conn = lst.on_segment(Segment(REMOTE_PORT, LOCAL_PORT, 99, 0, SYN, 8000, b"", 1460), LOCAL_IP, REMOTE_IP, 0)
+    assert conn is not None
+    s = Script(conn, 0, 99)
+    s.expect("S.", seq=s.l(0), ack=s.r(1))
+    conn.close()  # RFC 9293 §3.10.4: queued until ESTABLISHED
+    s.expect_nothing()
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=8000)
+    assert conn.state is State.FIN_WAIT_1
+    s.expect("F.", seq=s.l(1), ack=s.r(1))
+
+
+def test_shutdown_in_syn_sent_is_deferred() -> None:
+    s = Script.new(cfg(timestamps=False))
+    s.conn.connect(0)
+    s.conn.send(b"req")
+    s.conn.shutdown_write()
+    s.expect("S", seq=s.l(0))
+    s.inject("S.", seq=s.r(0), ack=s.l(1), mss=1000)
+    assert s.conn.state is State.FIN_WAIT_1
+    s.expect("FP.", seq=s.l(1), ack=s.r(1), payload=b"req")
+
+
+def test_last_ack_fin_retransmitted_then_acked() -> None:
+    s = Script.server(sack=False)
+    s.inject("F.", seq=s.r(1), ack=s.l(1))
+    s.expect(".")
+    s.conn.close()
+    s.expect("F.", seq=s.l(1))
+    s.advance(s.conn.timers.rto - s.now)
+    s.expect("F.", seq=s.l(1), ack=s.r(2))
+    s.inject(".", seq=s.r(2), ack=s.l(2))
+    assert s.conn.state is State.CLOSED

@@ -417,3 +417,15 @@ def test_receive_path_three_ways(feed) -> None:  # type: ignore[no-untyped-def]
     assert s.conn.read() == PAYLOAD
     assert s.conn.state is State.CLOSE_WAIT
     assert s.conn.recvbuf.ooo == []
+
+
+def test_one_byte_probe_into_zero_window_is_acked_not_accepted() -> None:
+    s = Script.client(cfg(recv_buffer_bytes=1000, window_scaling=False))
+    s.inject("P.", seq=s.r(1), ack=s.l(1), payload=b"a" * 1000)
+    s.advance(40_000)
+    s.expect(".", ack=s.r(1001), window=0)
+    s.inject("P.", seq=s.r(1001), ack=s.l(1), payload=b"b")  # a BSD-style 1-byte window probe
+    s.expect(".", ack=s.r(1001), window=0)
+    s.inject(".", seq=s.r(1000), ack=s.l(1))  # a Linux-style probe: SEQ = RCV.NXT - 1
+    s.expect(".", ack=s.r(1001), window=0)
+    assert s.conn.recv_buffer_bytes == 1000

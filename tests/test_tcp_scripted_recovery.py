@@ -247,3 +247,31 @@ def test_ack_of_unsent_data_does_not_advance() -> None:
     s.inject(".", seq=s.r(1), ack=s.l(50))
     assert s.conn.snd_una == s.l(1)
     s.expect(".", ack=s.r(1))  # RFC 9293: send an ACK, drop the segment
+
+
+def test_idle_restart_resets_cwnd_to_initial_window() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"a" * (40 * MSS))
+    for _ in range(4):  # grow cwnd by acking everything in flight a few times
+        s.poll()
+        s.inject(".", seq=s.r(1), ack=s.conn.snd_nxt)
+    assert s.conn.cc.cwnd > 10 * MSS
+    s.poll()
+    s.inject(".", seq=s.r(1), ack=s.conn.snd_max)
+    s.advance(5_000_000)  # idle far longer than the RTO
+    s.conn.send(b"b" * (30 * MSS))
+    assert len(s.poll()) == 10  # RFC 5681 §4.1: restart window = IW
+
+
+def test_zero_window_retransmissions_do_not_time_out_while_peer_answers() -> None:
+    s = Script.client(cfg(max_retransmits=2, tail_loss_probe=False), peer_wscale=0)
+    s.conn.send(b"x" * 100)
+    s.poll()
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=0)  # the peer shrank its window to zero
+    for _ in range(6):
+        s.advance(s.conn.timers.rto - s.now)
+        s.expect(".", seq=s.l(0), len=0)  # the closed window is probed
+        s.inject(".", seq=s.r(1), ack=s.l(1), window=0)
+    assert s.conn.state is State.ESTABLISHED
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=1000)
+    s.expect("P.", seq=s.l(1), len=100)  # the window opened: the data goes again at once

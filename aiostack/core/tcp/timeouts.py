@@ -147,7 +147,13 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
         self.counters.inc("user_timeouts")
         self.fail(TimeoutError(errno.ETIMEDOUT, "connection timed out (user timeout)"))
         return
-    if self.retries >= cfg.max_retransmits:
+    # A receiver that shrank its window to zero answers our retransmissions with ACKs: they act as window
+    # probes and must not time the connection out while it answers (as Linux tcp_retransmit_timer),
+    # unless the application already closed it.
+    zero_window_alive = (
+        self.snd_wnd == 0 and not self.read_closed and now_us - self.last_rx_us < cfg.rto_max_us
+    )
+    if self.retries >= cfg.max_retransmits and not zero_window_alive:
         self.counters.inc("retransmit_limit")
         msg = "connection timed out"
         if self.soft_error:
@@ -171,6 +177,10 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     self.rtt_seq = None
     self.karn_blocked = True
     self.arm_rto(now_us)
+    if self.snd_wnd == 0:
+        # the window is closed: nothing may be resent, so probe it (RFC 9293 §3.8.6.1)
+        self.counters.inc("persist_probes")
+        self.out.append(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
 
 
 def on_persist(self: TcpConnection, now_us: int) -> None:
