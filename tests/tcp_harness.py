@@ -105,7 +105,9 @@ class Link:
         if cfg.reorder and rng.random() < cfg.reorder:
             st.reordered += 1
             arrive += rng.randint(1, cfg.reorder_delay_us)
-        out = [(arrive, seg.copy())]
+        # The engine neither keeps nor mutates segments it emitted or received (payloads are views of
+        # immutable chunks), so the original travels; a duplicate is a separate copy.
+        out = [(arrive, seg)]
         if cfg.duplicate and rng.random() < cfg.duplicate:
             st.duplicated += 1
             out.append((arrive + rng.randint(0, 1_000), seg.copy()))
