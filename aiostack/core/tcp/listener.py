@@ -15,6 +15,7 @@ from collections import deque
 from aiostack.config import TcpConfig
 from aiostack.core.tcp.connection import TcpConnection
 from aiostack.core.tcp.segment import Segment, make_rst_for
+from aiostack.core.tcp.state import CLOSED
 from aiostack.stats import Counters
 from aiostack.wire.tcp import ACK, RST, SYN
 
@@ -97,7 +98,7 @@ class TcpListener:
         while q:
             conn = q.popleft()
             conn.listener = None
-            if conn.state is not conn.state.CLOSED:
+            if conn.state is not CLOSED:
                 return conn
         return None
 

@@ -284,15 +284,20 @@ def send_new(self: TcpConnection, now_us: int, out: list[Segment], max_segment_b
         self.arm_tlp(now_us)  # RFC 8985 §7.2: the PTO restarts when new data goes out
 
 
-def segmentize(self: TcpConnection, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int) -> None:
+def segmentize(
+    self: TcpConnection, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int
+) -> None:
     sb = self.sendbuf
     mss = self.snd_mss
     seg_max = mss
     if max_segment_bytes is not None and max_segment_bytes > mss:
         seg_max = (max_segment_bytes // mss) * mss
     tmpl: Segment | None = None
+    new_bytes = 0  # sent by the inline path below, counted once at the end
+    lport = self.local_port
+    rport = self.remote_port
     while True:
-        total = len(sb)
+        total = sb.end - sb.base
         nxt = self.snd_nxt
         off = seq_diff(nxt, self.buf_seq)
         avail = total - off
@@ -300,20 +305,21 @@ def segmentize(self: TcpConnection, now_us: int, out: list[Segment], max_segment
             if avail == 0 and self.fin_queued and (self.fin_seq is None or seq_le(nxt, self.fin_seq)):
                 # a bare FIN (the data went out already); it needs no window (as Linux)
                 self.emit_data(now_us, out, nxt, off, 0, ACK | FIN, None)
-            return
+            break
+        snd_max = self.snd_max
         # already SACKed data need not be sent again after an RTO rewound snd_nxt
-        if self.sack_ok and seq_lt(nxt, self.snd_max) and self.scoreboard.sacked_bytes:
+        if nxt != snd_max and self.sack_ok and self.scoreboard.sacked_bytes and seq_lt(nxt, snd_max):
             skip = self.sacked_run(nxt)
             if skip:
                 self.snd_nxt = seq_add(nxt, skip)
                 continue
         rwnd_room = seq_diff(seq_add(self.snd_una, self.snd_wnd), nxt)
         usable = room if room < rwnd_room else rwnd_room
-        idle = self.snd_una == self.snd_max
+        idle = self.snd_una == snd_max
         if usable <= 0:
             if rwnd_room <= 0 and idle and self.timers.persist is None and self.timers.rto is None:
                 self.arm_persist(now_us)
-            return
+            break
         n = avail if avail < usable else usable
         if n > seg_max:
             n = seg_max
@@ -322,14 +328,14 @@ def segmentize(self: TcpConnection, now_us: int, out: list[Segment], max_segment
                 # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited small segment only
                 # if it is at least half the largest window seen, or nothing is in flight.
                 if not idle and n < (self.max_snd_wnd >> 1):
-                    return
+                    break
                 if idle and rwnd_room > n and n < (self.max_snd_wnd >> 1):
-                    return  # limited by cwnd, not by the peer: wait for ACKs
+                    break  # limited by cwnd, not by the peer: wait for ACKs
             else:
                 if self.cork and not self.fin_queued:
-                    return  # TCP_CORK: hold the partial segment
+                    break  # TCP_CORK: hold the partial segment
                 if self.nagle and not idle:
-                    return  # RFC 9293 §3.7.4 Nagle: one small segment in flight at most
+                    break  # RFC 9293 §3.7.4 Nagle: one small segment in flight at most
         elif n > mss and n % mss:
             n -= n % mss  # GSO super-segments are whole MSS multiples
         flags = ACK
@@ -337,13 +343,28 @@ def segmentize(self: TcpConnection, now_us: int, out: list[Segment], max_segment
             flags |= PSH
             if self.fin_queued:
                 flags |= FIN
-        tmpl = self.emit_data(now_us, out, nxt, off, n, flags, tmpl)
+        if tmpl is not None and nxt == snd_max and not flags & FIN and not tmpl.sack_blocks:
+            # inline path for the 2nd.. new segment of a pass: the first one (emit_data) already armed
+            # the timers and started RTT timing; ACK, window and timestamps are the template's
+            seg = Segment(lport, rport, nxt, tmpl.ack, flags, tmpl.window, sb.view(off, n))
+            seg.ts_val = tmpl.ts_val
+            seg.ts_ecr = tmpl.ts_ecr
+            out.append(seg)
+            self.snd_nxt = self.snd_max = (nxt + n) & 0xFFFFFFFF
+            new_bytes += n
+        else:
+            tmpl = self.emit_data(now_us, out, nxt, off, n, flags, tmpl)
+            if flags & FIN:
+                break
         room -= n
-        if flags & FIN:
-            return
+    if new_bytes:
+        c = self.counters.values
+        c["bytes_out"] = c.get("bytes_out", 0) + new_bytes
 
 
-def emit_data(self: TcpConnection, now_us: int, out: list[Segment], nxt: int, off: int, n: int, flags: int, tmpl: Segment | None
+def emit_data(
+    self: TcpConnection, now_us: int, out: list[Segment], nxt: int, off: int, n: int, flags: int,
+    tmpl: Segment | None,
 ) -> Segment:
     """Emit one data (or FIN) segment from snd_nxt. ``tmpl``: an earlier segment of the same output
     pass whose ACK, window and timestamp fields can be reused (nothing changed in between)."""
