@@ -298,3 +298,36 @@ def test_data_queued_before_established_goes_after_handshake() -> None:
     s.expect("S", seq=s.l(0))
     s.inject("S.", seq=s.r(0), ack=s.l(1), mss=1000)
     s.expect("P.", seq=s.l(1), ack=s.r(1), payload=b"queued")
+
+
+def test_syn_received_bad_ack_gets_reset() -> None:
+    lst = TcpListener(LOCAL_IP, LOCAL_PORT, config=cfg(timestamps=False), isn_secret=SECRET)
+    conn = lst.on_segment(Segment(REMOTE_PORT, LOCAL_PORT, 5000, 0, SYN, 8192), LOCAL_IP, REMOTE_IP, 0)
+    assert conn is not None
+    s = Script(conn, 0, 5000)
+    s.expect("S.")
+    s.inject(".", seq=s.r(1), ack=s.l(7))  # RFC 9293 §3.10.7.4: ACK outside SND.UNA < SEG.ACK =< SND.NXT
+    s.expect("R", seq=s.l(7))
+    assert conn.state is State.SYN_RECEIVED
+
+
+def test_info_and_counters() -> None:
+    s = Script.client()
+    s.conn.send(b"a" * 3000)
+    s.poll()
+    s.inject("P.", seq=s.r(1), ack=s.l(1001), payload=b"b" * 10)
+    s.inject("P.", seq=s.r(-50), ack=s.l(1001), payload=b"old")  # out of window: dropped and counted
+    info = s.conn.info()
+    for key in ("state", "srtt_us", "rttvar_us", "rto_us", "cwnd", "ssthresh", "snd_una", "snd_nxt",
+                "rcv_nxt", "snd_wnd", "rcv_wnd", "bytes_in_flight", "snd_mss", "timers", "counters"):
+        assert key in info
+    assert info["state"] == "ESTABLISHED"
+    assert info["bytes_in_flight"] == 2000
+    assert info["snd_una"] == s.l(1001) and info["rcv_nxt"] == s.r(11)
+    c = s.conn.counters
+    assert c["bytes_out"] == 3000 and c["bytes_in"] == 10
+    assert c["segments_in"] == 3 and c["segments_out"] >= 4  # SYN, ACK, 3 data
+    assert c["drops.out_of_window"] == 1 and c["drops"] == 1
+    assert s.conn.send_buffer_bytes == 2000 and s.conn.recv_buffer_bytes == 10
+    assert s.conn.peek() == b"b" * 10
+    assert s.conn.consume(4) == 4 and s.conn.read() == b"b" * 6
