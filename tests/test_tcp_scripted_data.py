@@ -429,3 +429,29 @@ def test_one_byte_probe_into_zero_window_is_acked_not_accepted() -> None:
     s.inject(".", seq=s.r(1000), ack=s.l(1))  # a Linux-style probe: SEQ = RCV.NXT - 1
     s.expect(".", ack=s.r(1001), window=0)
     assert s.conn.recv_buffer_bytes == 1000
+
+
+def test_out_of_order_store_is_bounded_in_ranges_and_bytes() -> None:
+    s = Script.client(cfg(ooo_max_ranges=2, ooo_max_bytes=1000))
+    s.inject(".", seq=s.r(1001), ack=s.l(1), payload=b"a" * 100)
+    s.inject(".", seq=s.r(2001), ack=s.l(1), payload=b"b" * 100)
+    s.inject(".", seq=s.r(3001), ack=s.l(1), payload=b"c" * 100)  # a third hole: over the range bound
+    assert s.conn.counters["drops.ooo_limit"] == 1
+    s.inject(".", seq=s.r(1101), ack=s.l(1), payload=b"d" * 900)  # merging would exceed the byte bound
+    assert s.conn.counters["drops.ooo_limit"] == 2
+    out = s.poll()
+    assert len(out) == 4  # every out-of-order arrival is still acknowledged at once
+    assert out[-1].sack_blocks == ((s.r(2001), s.r(2101)), (s.r(1001), s.r(1101)))
+    assert s.conn.recvbuf.ooo_bytes == 200
+
+
+def test_ack_too_old_is_challenged_and_dropped() -> None:
+    s = Script.client(peer_wscale=0)
+    s.inject(".", seq=s.r(1), ack=s.l(1), window=1000)
+    # RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND is not acceptable
+    s.inject("P.", seq=s.r(1), ack=s.l(-100_000), payload=b"data")
+    s.expect(".", seq=s.l(1), ack=s.r(1))
+    assert s.conn.recv_buffer_bytes == 0
+    assert s.conn.counters["drops.ack_too_old"] == 1
+    s.inject("P.", seq=s.r(1), ack=s.l(-10), payload=b"data")  # old but within MAX.SND.WND: fine
+    assert s.conn.recv_buffer_bytes == 4
