@@ -47,6 +47,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "build_tcp_options",
+    "build_tcp_frame",
     "range_insert",
     "range_trim",
 ]
@@ -116,6 +117,30 @@ def build_tcp_options(
     ts_val: int | None,
     ts_ecr: int | None,
 ) -> int: ...
+
+# --- a whole Ethernet + IPv4 + TCP frame (egress hot path) ---
+def build_tcp_frame(
+    eth: bytes,
+    tos: int,
+    ident: int,
+    ttl: int,
+    src: int,
+    dst: int,
+    src_port: int,
+    dst_port: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int,
+    mss: int | None,
+    wscale: int | None,
+    sack_permitted: bool,
+    sack_blocks: Sequence[tuple[int, int]] | None,
+    ts_val: int | None,
+    ts_ecr: int | None,
+    payload: Buffer | None,
+    partial_checksum: bool,
+) -> bytearray: ...
 
 # --- out-of-order / SACK ranges (RFC 9293 §3.10.7.4, RFC 2018) ---
 def range_insert(ranges: list[tuple[int, int]], base: int, start: int, end: int) -> int: ...

@@ -50,6 +50,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "build_tcp_options",
+    "build_tcp_frame",
     "range_insert",
     "range_trim",
 ]
@@ -498,6 +499,58 @@ def build_tcp_options(buf: bytearray | memoryview, off: int, mss: int | None, ws
     except (struct.error, TypeError):
         raise _pack_error(fmt, buf, off, args, total) from None
     return total
+
+
+# --- a whole Ethernet + IPv4 + TCP frame in one call (the egress hot path) ---------------------------
+
+
+def build_tcp_frame(eth: bytes, tos: int, ident: int, ttl: int, src: int, dst: int, src_port: int,
+                    dst_port: int, seq: int, ack: int, flags: int, window: int, mss: int | None,
+                    wscale: int | None, sack_permitted: bool, sack_blocks: Sequence[tuple[int, int]] | None,
+                    ts_val: int | None, ts_ecr: int | None, payload: Buffer | None,
+                    partial_checksum: bool) -> bytearray:
+    """A new ``bytearray``: Ethernet header ``eth`` (14 bytes: dst, src, EtherType), IPv4 header (IHL 5,
+    DF set as RFC 1191 §3 wants for TCP, header checksum filled), TCP header with the options of
+    ``build_tcp_options`` and ``payload`` copied once.
+
+    The TCP checksum field holds the full checksum (RFC 9293 §3.1), or with ``partial_checksum`` the
+    folded pseudo-header sum only, for a device that completes it (virtio NEEDS_CSUM, csum_start 34,
+    csum_offset 16). ``flags`` are the 12 bits after the data offset. A frame whose IPv4 total length
+    would exceed 65,535 raises ValueError.
+    """
+    for value, limit in ((tos, 0xFF), (ident, 0xFFFF), (ttl, 0xFF), (src, _MASK32), (dst, _MASK32),
+                         (src_port, 0xFFFF), (dst_port, 0xFFFF), (seq, _MASK32), (ack, _MASK32),
+                         (window, 0xFFFF)):
+        if not 0 <= value <= limit:
+            raise OverflowError(f"{value} is out of range 0..{limit}")
+    if flags < 0 or flags > 0xFFF:
+        raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
+    if type(eth) is not bytes or len(eth) != 14:
+        eth = bytes(eth)
+        if len(eth) != 14:
+            raise ValueError(f"an Ethernet header is 14 bytes, not {len(eth)}")
+    opts = bytearray(TCP_OPTIONS_MAX)
+    olen = build_tcp_options(opts, 0, mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)
+    hl = 20 + olen
+    if payload is None:
+        payload = b""
+    tcp_len = hl + _nbytes(payload)
+    if 20 + tcp_len > 0xFFFF:
+        raise ValueError(f"IPv4 total length {20 + tcp_len} exceeds 65535")
+    frame = bytearray(34 + hl)
+    frame[0:14] = eth
+    pack_ipv4(frame, 14, tos, 20 + tcp_len, ident, 0x4000, ttl, 6, src, dst)  # RFC 1191 §3: DF
+    _TCP.pack_into(frame, 34, src_port, dst_port, seq, ack, (hl << 10) | flags, window, 0, 0)
+    if olen:
+        frame[54:54 + olen] = memoryview(opts)[:olen]
+    frame += payload
+    phs = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + 6 + tcp_len
+    if partial_checksum:
+        csum = checksum_fold(phs)
+    else:
+        csum = ~checksum_partial(memoryview(frame)[34:], phs) & 0xFFFF
+    _U16.pack_into(frame, 50, csum)
+    return frame
 
 
 # --- out-of-order / SACK range bookkeeping (RFC 9293 §3.10.7.4, RFC 2018) -----------------------------

@@ -92,6 +92,20 @@ def test_pack_headers(benchmark: Any, fp: ModuleType) -> None:
     assert fp.unpack_tcp(buf, 34)[:3] == (40000, 80, 0xFFFFFF00)
 
 
+@bench(group="build_tcp_frame: 1,448 B payload, TS, full checksum")
+def test_build_tcp_frame(benchmark: Any, fp: ModuleType) -> None:
+    eth = MAC_B + MAC_A + b"\x08\x00"
+    payload = memoryview(_payload(4096))[100:100 + 1448]
+
+    def build() -> bytearray:
+        return fp.build_tcp_frame(eth, 0, 1, 64, 0xC6120001, 0xC6120002, 40000, 80, 0xFFFFFF00, 12345, 0x18,
+                                  502, None, None, False, None, 1000, 2000, payload, False)
+
+    frame = benchmark(build)
+    assert len(frame) == 14 + 20 + 32 + 1448
+    assert fp.tcp_checksum_ipv4(0xC6120001, 0xC6120002, memoryview(frame)[34:]) == 0
+
+
 @bench(group="unpack eth+ipv4+tcp")
 def test_unpack_headers(benchmark: Any, fp: ModuleType) -> None:
     buf = bytearray(1514)

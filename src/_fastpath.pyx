@@ -15,10 +15,11 @@ bytes/bytearray storage itself): a typed memoryview costs ~100 ns to acquire, mo
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 from aiostack.errors import MalformedPacket
 
@@ -162,6 +163,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "build_tcp_options",
+    "build_tcp_frame",
     "range_insert",
     "range_trim",
 ]
@@ -665,6 +667,89 @@ def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
             ts_val if have_ts else None, ts_ecr if have_ts else None)
 
 
+cdef struct Opts:
+    int32_t mss          # -1: absent
+    int32_t ws           # -1: absent
+    bint sack_perm
+    bint ts
+    uint32_t ts_val
+    uint32_t ts_ecr
+    Py_ssize_t nblocks
+    uint32_t left[4]
+    uint32_t right[4]
+    Py_ssize_t total
+
+
+cdef int _opts_prepare(Opts *o, object mss, object wscale, bint sack_permitted, object sack_blocks,
+                       object ts_val, object ts_ecr) except -1:
+    """Convert and check option values (all of them before the length, as the twin does)."""
+    cdef uint32_t c_left, c_right
+    o.total = 0
+    o.mss = -1
+    o.ws = -1
+    o.sack_perm = sack_permitted
+    o.ts = ts_val is not None
+    o.ts_val = 0
+    o.ts_ecr = 0
+    if mss is not None:
+        o.mss = <uint16_t>mss
+        o.total += 4
+    if o.ts:
+        o.ts_val = <uint32_t>ts_val
+        if ts_ecr is not None:
+            o.ts_ecr = <uint32_t>ts_ecr
+        o.total += 12
+    elif sack_permitted:
+        o.total += 4
+    if wscale is not None:
+        o.ws = <uint8_t>wscale
+        o.total += 4
+    o.nblocks = 0
+    if sack_blocks is not None:
+        for left, right in sack_blocks:
+            c_left = <uint32_t>left
+            c_right = <uint32_t>right
+            if o.nblocks < 4:
+                o.left[o.nblocks] = c_left
+                o.right[o.nblocks] = c_right
+            o.nblocks += 1
+    if o.nblocks:
+        o.total += 4 + 8 * o.nblocks
+    if o.total > TCP_OPTIONS_MAX:
+        raise ValueError(f"TCP options need {o.total} bytes, more than {TCP_OPTIONS_MAX}")
+    return 0
+
+
+cdef void _opts_write(const Opts *o, uint8_t *q) noexcept nogil:
+    cdef Py_ssize_t k
+    if o.mss >= 0:
+        q[0] = OPT_MSS; q[1] = 4
+        aiostack_put16(q + 2, <uint32_t>o.mss)
+        q += 4
+    if o.ts:
+        if o.sack_perm:
+            q[0] = OPT_SACK_PERM; q[1] = 2
+        else:
+            q[0] = OPT_NOP; q[1] = OPT_NOP
+        q[2] = OPT_TS; q[3] = 10
+        aiostack_put32(q + 4, o.ts_val)
+        aiostack_put32(q + 8, o.ts_ecr)
+        q += 12
+    elif o.sack_perm:
+        q[0] = OPT_NOP; q[1] = OPT_NOP; q[2] = OPT_SACK_PERM; q[3] = 2
+        q += 4
+    if o.ws >= 0:
+        q[0] = OPT_NOP; q[1] = OPT_WS; q[2] = 3; q[3] = <uint8_t>o.ws
+        q += 4
+    if o.nblocks:
+        q[0] = OPT_NOP; q[1] = OPT_NOP; q[2] = OPT_SACK; q[3] = <uint8_t>(2 + 8 * o.nblocks)
+        q += 4
+        for k in range(o.nblocks):
+            aiostack_put32(q, o.left[k])
+            aiostack_put32(q + 4, o.right[k])
+            q += 8
+
+
 def build_tcp_options(buf, Py_ssize_t off, mss, wscale, bint sack_permitted, sack_blocks, ts_val, ts_ecr):
     """Write TCP options at ``buf[off:]`` in the Linux layout; returns the bytes written (a multiple of 4).
 
@@ -686,69 +771,91 @@ def build_tcp_options(buf, Py_ssize_t off, mss, wscale, bint sack_permitted, sac
     """
     cdef Py_buffer view
     cdef bint held
-    cdef Py_ssize_t total = 0, nblocks, k
-    cdef int32_t c_mss = -1, c_ws = -1
-    cdef uint32_t c_tsv = 0, c_tse = 0, c_left, c_right
-    cdef bint ts = ts_val is not None
-    cdef uint32_t lefts[4]
-    cdef uint32_t rights[4]
-    if mss is not None:
-        c_mss = <uint16_t>mss
-        total += 4
-    if ts:
-        c_tsv = <uint32_t>ts_val
-        if ts_ecr is not None:
-            c_tse = <uint32_t>ts_ecr
-        total += 12
-    elif sack_permitted:
-        total += 4
-    if wscale is not None:
-        c_ws = <uint8_t>wscale
-        total += 4
-    nblocks = 0
-    if sack_blocks is not None:
-        for left, right in sack_blocks:
-            c_left = <uint32_t>left     # every value is checked before the length, as the twin does
-            c_right = <uint32_t>right
-            if nblocks < 4:
-                lefts[nblocks] = c_left
-                rights[nblocks] = c_right
-            nblocks += 1
-    if nblocks:
-        total += 4 + 8 * nblocks
-    if total > TCP_OPTIONS_MAX:
-        raise ValueError(f"TCP options need {total} bytes, more than {TCP_OPTIONS_MAX}")
-    cdef uint8_t *p = _wbuf(buf, off, total, &view, &held)
-    cdef uint8_t *q = p
-    if c_mss >= 0:
-        q[0] = OPT_MSS; q[1] = 4
-        aiostack_put16(q + 2, <uint32_t>c_mss)
-        q += 4
-    if ts:
-        if sack_permitted:
-            q[0] = OPT_SACK_PERM; q[1] = 2
-        else:
-            q[0] = OPT_NOP; q[1] = OPT_NOP
-        q[2] = OPT_TS; q[3] = 10
-        aiostack_put32(q + 4, c_tsv)
-        aiostack_put32(q + 8, c_tse)
-        q += 12
-    elif sack_permitted:
-        q[0] = OPT_NOP; q[1] = OPT_NOP; q[2] = OPT_SACK_PERM; q[3] = 2
-        q += 4
-    if c_ws >= 0:
-        q[0] = OPT_NOP; q[1] = OPT_WS; q[2] = 3; q[3] = <uint8_t>c_ws
-        q += 4
-    if nblocks:
-        q[0] = OPT_NOP; q[1] = OPT_NOP; q[2] = OPT_SACK; q[3] = <uint8_t>(2 + 8 * nblocks)
-        q += 4
-        for k in range(nblocks):
-            aiostack_put32(q, lefts[k])
-            aiostack_put32(q + 4, rights[k])
-            q += 8
+    cdef Opts o
+    _opts_prepare(&o, mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)
+    cdef uint8_t *p = _wbuf(buf, off, o.total, &view, &held)
+    _opts_write(&o, p)
     if held:
         PyBuffer_Release(&view)
-    return total
+    return o.total
+
+
+# --- a whole Ethernet + IPv4 + TCP frame in one call (the egress hot path) ---------------------------
+
+
+def build_tcp_frame(eth, uint8_t tos, uint16_t ident, uint8_t ttl, uint32_t src, uint32_t dst,
+                    uint16_t src_port, uint16_t dst_port, uint32_t seq, uint32_t ack, int64_t flags,
+                    uint16_t window, mss, wscale, bint sack_permitted, sack_blocks, ts_val, ts_ecr, payload,
+                    bint partial_checksum):
+    """A new ``bytearray``: Ethernet header ``eth`` (14 bytes: dst, src, EtherType), IPv4 header (IHL 5,
+    DF set as RFC 1191 §3 wants for TCP, header checksum filled), TCP header with the options of
+    ``build_tcp_options`` and ``payload`` copied once.
+
+    The TCP checksum field holds the full checksum (RFC 9293 §3.1), or with ``partial_checksum`` the
+    folded pseudo-header sum only, for a device that completes it (virtio NEEDS_CSUM, csum_start 34,
+    csum_offset 16). ``flags`` are the 12 bits after the data offset. A frame whose IPv4 total length
+    would exceed 65,535 raises ValueError.
+    """
+    cdef Opts o
+    cdef Py_buffer view
+    cdef RBuf b
+    if flags < 0 or flags > 0xFFF:
+        raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
+    if type(eth) is not bytes or PyBytes_GET_SIZE(eth) != ETH_LEN:
+        eth = _eth_header(eth)
+    _opts_prepare(&o, mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)
+    cdef Py_ssize_t hl = TCP_LEN + o.total
+    if payload is None:
+        payload = b""
+    _rbuf(payload, &view, &b)
+    cdef Py_ssize_t tcp_len = hl + b.n
+    if IPV4_LEN + tcp_len > 0xFFFF:
+        _rrelease(&view, &b)
+        raise ValueError(f"IPv4 total length {IPV4_LEN + tcp_len} exceeds 65535")
+    frame = PyByteArray_FromStringAndSize(NULL, ETH_LEN + IPV4_LEN + tcp_len)
+    cdef uint8_t *f = <uint8_t *>PyByteArray_AS_STRING(frame)
+    cdef uint8_t *ip = f + ETH_LEN
+    cdef uint8_t *th = ip + IPV4_LEN
+    cdef uint32_t total_length = <uint32_t>(IPV4_LEN + tcp_len)
+    memcpy(f, PyBytes_AS_STRING(eth), ETH_LEN)
+    # RFC 791 §3.1 header with its checksum (as pack_ipv4).
+    cdef uint64_t s = (0x4500 | tos) + total_length + ident + 0x4000 + ((<uint32_t>ttl << 8) | 6) \
+        + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+    ip[0] = 0x45
+    ip[1] = tos
+    aiostack_put16(ip + 2, total_length)
+    aiostack_put16(ip + 4, ident)
+    aiostack_put16(ip + 6, 0x4000)
+    ip[8] = ttl
+    ip[9] = 6
+    aiostack_put16(ip + 10, (~aiostack_fold64(s)) & 0xFFFF)
+    aiostack_put32(ip + 12, src)
+    aiostack_put32(ip + 16, dst)
+    aiostack_put16(th, src_port)
+    aiostack_put16(th + 2, dst_port)
+    aiostack_put32(th + 4, seq)
+    aiostack_put32(th + 8, ack)
+    aiostack_put16(th + 12, <uint32_t>(((hl >> 2) << 12) | flags))
+    aiostack_put16(th + 14, window)
+    aiostack_put16(th + 16, 0)
+    aiostack_put16(th + 18, 0)
+    _opts_write(&o, th + TCP_LEN)
+    if b.n:
+        memcpy(th + hl, b.p, b.n)
+    _rrelease(&view, &b)
+    cdef uint64_t phs = _pseudo(src, dst, 6, <uint64_t>tcp_len)
+    if partial_checksum:
+        aiostack_put16(th + 16, aiostack_fold64(phs))
+    else:
+        aiostack_put16(th + 16, (~aiostack_fold64(<uint64_t>aiostack_sum16(th, tcp_len) + phs)) & 0xFFFF)
+    return frame
+
+
+cdef bytes _eth_header(object eth):
+    b = bytes(eth)
+    if len(b) != ETH_LEN:
+        raise ValueError(f"an Ethernet header is 14 bytes, not {len(b)}")
+    return b
 
 
 # --- out-of-order / SACK range bookkeeping (RFC 9293 §3.10.7.4, RFC 2018) -----------------------------

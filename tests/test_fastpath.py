@@ -376,6 +376,69 @@ def test_parse_tcp_options_range_errors(fp: ModuleType) -> None:
         fp.parse_tcp_options(b"\x01\x01", -1, 1)
 
 
+# --- whole frames -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partial", [False, True])
+@pytest.mark.parametrize("payload", [b"", b"x", bytes(range(256)) * 5 + b"odd"])
+def test_build_tcp_frame_matches_the_pieces(fp: ModuleType, partial: bool, payload: bytes) -> None:
+    eth = MAC_B + MAC_A + b"\x08\x00"
+    src, dst = 0xC6120001, 0xC6120002
+    frame = fp.build_tcp_frame(eth, 0, 77, 64, src, dst, 40000, 80, 0xFFFFFFF0, 9, 0x18, 512,
+                               None, None, False, [(1, 2)], 5, 6, memoryview(b"??" + payload)[2:], partial)
+    assert type(frame) is bytearray
+    want = bytearray(54 + 24 + len(payload))
+    fp.pack_ethernet(want, 0, MAC_B, MAC_A, 0x0800)
+    fp.pack_ipv4(want, 14, 0, len(want) - 14, 77, 0x4000, 64, 6, src, dst)
+    fp.pack_tcp(want, 34, 40000, 80, 0xFFFFFFF0, 9, 20 + 24, 0x18, 512, 0, 0)
+    assert fp.build_tcp_options(want, 54, None, None, False, [(1, 2)], 5, 6) == 24  # NOP NOP TS, NOP NOP SACK
+    want[34 + 44:] = payload
+    tcp_len = len(want) - 34
+    if partial:
+        csum = fp.checksum_fold(fp.pseudo_header_sum(src, dst, 6, tcp_len))
+    else:
+        csum = fp.tcp_checksum_ipv4(src, dst, memoryview(want)[34:])
+    want[50:52] = csum.to_bytes(2, "big")
+    assert frame == want
+    assert fp.internet_checksum(memoryview(frame)[14:34]) == 0
+    if not partial:
+        assert fp.tcp_checksum_ipv4(src, dst, memoryview(frame)[34:]) == 0
+
+
+def test_build_tcp_frame_agrees_with_scapy(fp: ModuleType) -> None:
+    scapy_all = pytest.importorskip("scapy.all")
+    frame = fp.build_tcp_frame(MAC_B + MAC_A + b"\x08\x00", 0, 1, 64, 0xC6120001, 0xC6120002, 40000, 80, 1000,
+                               0, 0x002, 64240, 1460, 7, True, None, 123, None, None, False)
+    pkt = scapy_all.Ether(bytes(frame))
+    ip, tcp = pkt[scapy_all.IP], pkt[scapy_all.TCP]
+    assert (ip.src, ip.dst, ip.flags.value, ip.ttl, ip.len) == ("198.18.0.1", "198.18.0.2", 2, 64, 60)
+    assert (tcp.sport, tcp.dport, tcp.seq, int(tcp.flags), tcp.window, tcp.dataofs) == (40000, 80, 1000, 2, 64240, 10)
+    assert dict((k, v) for k, v in tcp.options if k != "NOP") == {
+        "MSS": 1460, "SAckOK": b"", "Timestamp": (123, 0), "WScale": 7}
+    stored_ip, stored_tcp = ip.chksum, tcp.chksum
+    del ip.chksum, tcp.chksum  # let scapy recompute both
+    again = scapy_all.Ether(bytes(pkt))
+    assert (again[scapy_all.IP].chksum, again[scapy_all.TCP].chksum) == (stored_ip, stored_tcp)
+
+
+def test_build_tcp_frame_errors(fp: ModuleType) -> None:
+    eth = bytes(14)
+    args = [0, 1, 64, 1, 2, 3, 4, 5, 6, 0x10, 100, None, None, False, None, None, None]
+    with pytest.raises(ValueError):
+        fp.build_tcp_frame(bytes(13), *args, b"", False)
+    with pytest.raises(ValueError):  # IPv4 total length > 65535
+        fp.build_tcp_frame(eth, *args, bytes(65536 - 40), False)
+    assert len(fp.build_tcp_frame(eth, *args, bytes(65535 - 40), False)) == 65535 + 14
+    bad = list(args)
+    bad[9] = 0x1000
+    with pytest.raises(ValueError):
+        fp.build_tcp_frame(eth, *bad, b"", False)
+    bad = list(args)
+    bad[10] = 1 << 16
+    with pytest.raises(OverflowError):
+        fp.build_tcp_frame(eth, *bad, b"", False)
+
+
 # --- range bookkeeping ------------------------------------------------------------------------------
 
 

@@ -250,6 +250,23 @@ def test_build_options(size: int, off: int, mss: Any, ws: Any, sp: bool, blocks:
             "ok", (mss, ws, sp, tuple(blocks or ()), tsv, None if tsv is None else (tse or 0)))
 
 
+# --- whole frames -----------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(
+    st.binary(min_size=13, max_size=15),
+    st.tuples(st.integers(0, 0x100), u16, u8, u32, u32, u16, u16, seqs, seqs, st.integers(0, 0x1000), u16),
+    st.one_of(st.none(), u16), st.one_of(st.none(), st.integers(0, 14)), st.booleans(),
+    st.one_of(st.none(), st.lists(st.tuples(seqs, seqs), max_size=4)),
+    st.one_of(st.none(), u32), st.one_of(st.none(), u32),
+    st.one_of(st.none(), buffers(max_size=1500)), st.booleans(),
+)
+def test_build_tcp_frame(eth: bytes, fields: tuple[int, ...], mss: Any, ws: Any, sp: bool, blocks: Any,
+                         tsv: Any, tse: Any, payload: Any, partial: bool) -> None:
+    same("build_tcp_frame", eth, *fields, mss, ws, sp, blocks, tsv, tse, payload, partial)
+
+
 # --- range bookkeeping ------------------------------------------------------------------------------
 
 
