@@ -518,32 +518,28 @@ def build_tcp_frame(eth: bytes, tos: int, ident: int, ttl: int, src: int, dst: i
     csum_offset 16). ``flags`` are the 12 bits after the data offset. A frame whose IPv4 total length
     would exceed 65,535 raises ValueError.
     """
-    for value, limit in ((tos, 0xFF), (ident, 0xFFFF), (ttl, 0xFF), (src, _MASK32), (dst, _MASK32),
-                         (src_port, 0xFFFF), (dst_port, 0xFFFF), (seq, _MASK32), (ack, _MASK32),
-                         (window, 0xFFFF)):
-        if not 0 <= value <= limit:
-            raise OverflowError(f"{value} is out of range 0..{limit}")
-    if flags < 0 or flags > 0xFFF:
-        raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
-    if type(eth) is not bytes or len(eth) != 14:
-        eth = bytes(eth)
-        if len(eth) != 14:
-            raise ValueError(f"an Ethernet header is 14 bytes, not {len(eth)}")
-    opts = bytearray(TCP_OPTIONS_MAX)
-    olen = build_tcp_options(opts, 0, mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)
-    hl = 20 + olen
-    if payload is None:
-        payload = b""
-    tcp_len = hl + _nbytes(payload)
-    if 20 + tcp_len > 0xFFFF:
-        raise ValueError(f"IPv4 total length {20 + tcp_len} exceeds 65535")
-    frame = bytearray(34 + hl)
-    frame[0:14] = eth
-    pack_ipv4(frame, 14, tos, 20 + tcp_len, ident, 0x4000, ttl, 6, src, dst)  # RFC 1191 §3: DF
-    _TCP.pack_into(frame, 34, src_port, dst_port, seq, ack, (hl << 10) | flags, window, 0, 0)
-    if olen:
-        frame[54:54 + olen] = memoryview(opts)[:olen]
-    frame += payload
+    try:
+        if flags < 0 or flags > 0xFFF or len(eth) != 14:
+            raise ValueError
+        opts = bytearray(TCP_OPTIONS_MAX)
+        olen = build_tcp_options(opts, 0, mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr)
+        hl = 20 + olen
+        if payload is None:
+            payload = b""
+        tcp_len = hl + _nbytes(payload)
+        if 20 + tcp_len > 0xFFFF:
+            raise ValueError
+        frame = bytearray(34 + hl)
+        frame[0:14] = eth
+        pack_ipv4(frame, 14, tos, 20 + tcp_len, ident, 0x4000, ttl, 6, src, dst)  # RFC 1191 §3: DF
+        _TCP.pack_into(frame, 34, src_port, dst_port, seq, ack, (hl << 10) | flags, window, 0, 0)
+        if olen:
+            frame[54:54 + olen] = memoryview(opts)[:olen]
+        frame += payload
+    except Exception:
+        _frame_error(eth, (tos, ident, ttl, src, dst, src_port, dst_port, seq, ack, window), flags,
+                     (mss, wscale, sack_permitted, sack_blocks, ts_val, ts_ecr), payload)
+        raise
     phs = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + 6 + tcp_len
     if partial_checksum:
         csum = checksum_fold(phs)
@@ -551,6 +547,24 @@ def build_tcp_frame(eth: bytes, tos: int, ident: int, ttl: int, src: int, dst: i
         csum = ~checksum_partial(memoryview(frame)[34:], phs) & 0xFFFF
     _U16.pack_into(frame, 50, csum)
     return frame
+
+
+_FRAME_LIMITS = (0xFF, 0xFFFF, 0xFF, _MASK32, _MASK32, 0xFFFF, 0xFFFF, _MASK32, _MASK32, 0xFFFF)
+
+
+def _frame_error(eth: Any, fields: tuple[int, ...], flags: int, options: tuple[Any, ...], payload: Any) -> None:
+    """Raise what the compiled ``build_tcp_frame`` raises, checked in its order (returns if all is well)."""
+    for value, limit in zip(fields, _FRAME_LIMITS, strict=True):
+        if not 0 <= value <= limit:
+            raise OverflowError(f"{value} is out of range 0..{limit}")
+    if flags < 0 or flags > 0xFFF:
+        raise ValueError(f"TCP flags are 12 bits, not {flags:#x}")
+    if len(bytes(eth)) != 14:
+        raise ValueError(f"an Ethernet header is 14 bytes, not {len(bytes(eth))}")
+    olen = build_tcp_options(bytearray(TCP_OPTIONS_MAX), 0, *options)
+    n = 20 + 20 + olen + _nbytes(b"" if payload is None else payload)
+    if n > 0xFFFF:
+        raise ValueError(f"IPv4 total length {n} exceeds 65535")
 
 
 # --- out-of-order / SACK range bookkeeping (RFC 9293 §3.10.7.4, RFC 2018) -----------------------------
