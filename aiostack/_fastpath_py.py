@@ -380,6 +380,7 @@ OPT_SACK_PERM = 4  # RFC 2018 §2, length 2
 OPT_SACK = 5  # RFC 2018 §3, length 2 + 8n
 OPT_TS = 8  # RFC 7323 §3.2, length 10
 TCP_OPTIONS_MAX = 40  # RFC 9293 §3.1: data offset <= 15 words
+_NOP_NOP_TS = struct.Struct("!BBBBII")
 
 TcpOptions = tuple[int | None, int | None, bool, tuple[tuple[int, int], ...], int | None, int | None]
 
@@ -467,6 +468,16 @@ def build_tcp_options(buf: bytearray | memoryview, off: int, mss: int | None, ws
     (NOP NOP TS), plus 4 + 8n with n SACK blocks (n <= 3 with timestamps, 4 without).
     More than 40 bytes (RFC 9293 §3.1) raises ValueError, as does a buffer without room.
     """
+    if ts_val is not None and mss is None and wscale is None and not sack_permitted and not sack_blocks:
+        # The layout of nearly every data segment: NOP NOP TS (RFC 7323 Appendix A).
+        ecr = 0 if ts_ecr is None else ts_ecr
+        try:
+            if off < 0:
+                raise TypeError
+            _NOP_NOP_TS.pack_into(buf, off, OPT_NOP, OPT_NOP, OPT_TS, 10, ts_val, ecr)
+        except (struct.error, TypeError):
+            raise _pack_error(_NOP_NOP_TS, buf, off, (1, 1, 8, 10, ts_val, ecr), 12) from None
+        return 12
     fmt = "!"
     args: list[Any] = []
     if mss is not None:

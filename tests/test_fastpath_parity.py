@@ -237,7 +237,7 @@ def test_parse_random_bytes(buf: Any, start: int, end: int) -> None:
     st.integers(0, 50), st.integers(-1, 8),
     st.one_of(st.none(), u16, st.just(70000)), st.one_of(st.none(), st.integers(0, 14), st.just(300)),
     st.booleans(), st.one_of(st.none(), st.lists(st.tuples(seqs, seqs), max_size=5)),
-    st.one_of(st.none(), u32), st.one_of(st.none(), u32),
+    st.one_of(st.none(), u32, st.just(1 << 32)), st.one_of(st.none(), u32, st.just(-1)),
 )
 def test_build_options(size: int, off: int, mss: Any, ws: Any, sp: bool, blocks: Any, tsv: Any, tse: Any) -> None:
     same_pack("build_tcp_options", size, off, mss, ws, sp, blocks, tsv, tse)
