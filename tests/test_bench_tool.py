@@ -149,6 +149,7 @@ def test_bench_cli_rows(tmp_path: pathlib.Path) -> None:
             assert r["verified"], r
             assert _stats_ok(r["aiostack"]) and _stats_ok(r["reference"]), r
             assert r["ratio"] == pytest.approx(r["aiostack"]["median"] / r["reference"]["median"])
+            assert r["paired_ratio"]["samples"] == [pytest.approx(r["ratio"])]  # one round: the same ratio
         else:
             assert r["aiostack"] is None and r["ratio"] is None and "not available" in r["note"]
             if r["key"] != "pure":

@@ -173,8 +173,11 @@ class Row:
     def as_dict(self) -> dict[str, Any]:
         a, r = summarize(self.aiostack), summarize(self.reference)
         ratio = a["median"] / r["median"] if a and r and r["median"] else None
+        # Samples alternate (one of each per round), so per-round ratios show the spread under drift.
+        paired = summarize([x / y for x, y in zip(self.aiostack, self.reference, strict=False) if y])
         return {"key": self.key, "workload": self.workload, "unit": self.unit, "aiostack": a, "reference": r,
-                "reference_name": self.reference_name, "ratio": ratio, "target": self.target,
+                "reference_name": self.reference_name, "ratio": ratio, "paired_ratio": paired,
+                "target": self.target,
                 "verified": self.verified and bool(self.aiostack or self.reference),
                 "verified_bytes": self.verified_bytes, "note": self.note}
 
@@ -200,11 +203,14 @@ def format_table(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     body = []
     for r in rows:
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
+        pr = r.get("paired_ratio")
+        if r["ratio"] is not None and pr and len(pr["samples"]) > 1:
+            ratio += f" ({pr['min']:.2f}-{pr['max']:.2f})"
         body.append([r["workload"], r["unit"], _cell(r["aiostack"]), f"{_cell(r['reference'])} [{r['reference_name']}]"
                      if r["reference"] else "-", ratio, r["target"]])
     widths = [max(len(head[i]), *(len(b[i]) for b in body)) if body else len(head[i]) for i in range(len(head))]
     out = []
-    for k in ("machine", "python", "loop", "fastpath", "commit", "loadavg_start", "date_utc"):
+    for k in ("machine", "python", "loop", "fastpath", "commit", "date_utc", "loadavg_start", "loadavg_end"):
         out.append(f"{k:<13} {meta.get(k, '')}")
     out.append("")
     out.append("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
