@@ -164,9 +164,15 @@ def test_bench_cli_rows(tmp_path: pathlib.Path) -> None:
 @pytest.mark.timeout(300)
 def test_bench_cli_uvloop_and_selection(tmp_path: pathlib.Path) -> None:
     pytest.importorskip("uvloop")
-    data = _run_bench(tmp_path, "--uvloop", "--only", "pingpong", "--rounds", "30")
+    prof = tmp_path / "prof"
+    data = _run_bench(tmp_path, "--uvloop", "--only", "pingpong", "--rounds", "30", "--profile", str(prof))
     assert data["meta"]["loop"].startswith("uvloop")
     assert [r["unit"] for r in data["rows"]] == ["round trips/s"]
+    if _aiostack_available():
+        import pstats
+
+        stats = pstats.Stats(str(prof / "pingpong.prof"))
+        assert any(fn[2] == "pingpong" for fn in stats.stats)  # type: ignore[attr-defined]
 
 
 def test_bench_rejects_unknown_workload(tmp_path: pathlib.Path) -> None:

@@ -61,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pure-mib", type=float, default=32, metavar="MiB",
                    help="bytes per compiled-vs-pure bulk sample (default 32)")
     p.add_argument("--tap-mib", type=float, default=512, metavar="MiB", help="bytes per TAP bulk sample (default 512)")
+    p.add_argument("--profile", metavar="DIR",
+                   help="cProfile the aiostack side of the in-loop rows into DIR/<row>.prof (slows it down)")
     p.add_argument("--child", help=argparse.SUPPRESS)
 
 
@@ -279,6 +281,7 @@ class Bench:
             raise SystemExit("--repeat must be >= 1")
         self.aiostack, self.aiostack_missing = aiostack_session_factory()
         self.rows: list[Row] = []
+        self._profiled: set[str] = set()
         n_sides = 2 if self.aiostack else 1
         steps = 0
         for w in self.only:
@@ -308,13 +311,36 @@ class Bench:
     def _sample(self, runner: asyncio.Runner, row: Row, side: str, factory: SessionFactory, fn: Sample,
                 label: str, key: str = "value") -> dict[str, Any]:
         self.progress.start(label)
-        res = runner.run(_one(factory, fn))
+        if self.args.profile and side == "aiostack":
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+            try:
+                res = runner.run(_one(factory, fn))
+            finally:
+                prof.disable()
+                self._save_profile(row.key, prof)
+        else:
+            res = runner.run(_one(factory, fn))
         if not res.get("verified"):
             row.verified = False
         row.verified_bytes += int(res.get("bytes", 0))
         (row.aiostack if side == "aiostack" else row.reference).append(float(res[key]))
         self.progress.finish(label, f"{_fmt(res[key])} {row.unit}")
         return res
+
+    def _save_profile(self, key: str, prof: Any) -> None:
+        """Accumulate the aiostack samples' cProfile data in ``--profile DIR/<row>.prof`` (pstats format)."""
+        import pstats
+
+        os.makedirs(self.args.profile, exist_ok=True)
+        path = os.path.join(self.args.profile, f"{key}.prof")
+        stats = pstats.Stats(prof)
+        if os.path.exists(path) and key in self._profiled:
+            stats.add(path)
+        stats.dump_stats(path)
+        self._profiled.add(key)
 
     def run_inloop(self) -> None:
         a = self.args
