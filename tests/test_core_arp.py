@@ -114,9 +114,9 @@ def test_unreachable_after_retries() -> None:
     ep = a.udp_bind()
     ep.sendto(b"x", IP_C, 7, now_us=net.now)
     net.advance(10 * SECOND)
+    assert ep in a.pop_ready()
     ev = ep.next_event()
     assert isinstance(ev, UdpError) and ev.errno == errno.EHOSTUNREACH and ev.remote_ip == IP_C
-    assert ep in a.pop_ready()
     c = a.counters()
     assert c["arp.requests_sent"] == 3 and c["arp.resolution_failed"] == 1
     assert c["arp.drops.unresolved"] == 1

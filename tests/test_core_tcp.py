@@ -218,10 +218,10 @@ def test_arp_failure_fails_connect_with_ehostunreach() -> None:
     net, a, _b = two_hosts()
     cli = a.tcp_connect(IP_C, 80, now_us=0)
     net.advance(5 * SECOND)
+    assert cli in a.pop_ready()
     evs = events(cli)
     assert evs and isinstance(evs[-1], Closed) and isinstance(evs[-1].error, OSError)
     assert evs[-1].error.errno == errno.EHOSTUNREACH
-    assert cli in a.pop_ready()
     assert a.tcp_connections() == []
 
 

@@ -122,11 +122,11 @@ def test_echo_request_reply() -> None:
     ep = a.ping(IP_B, seq=7, payload=b"abcdefgh" * 10, now_us=net.now)
     net.now += 500
     net.settle()
+    assert ep in a.pop_ready()
     rep = ep.next_event()
     assert rep is not None and rep.src == IP_B and rep.seq == 7 and rep.payload == b"abcdefgh" * 10
     assert rep.sent_us == 0 and rep.now_us == 500
     assert b.counters()["icmp.echo_replies"] == 1 and b.counters()["icmp.echo_requests"] == 1
-    assert ep in a.pop_ready()
 
 
 def test_large_echo_is_fragmented_and_reassembled_both_ways() -> None:

@@ -177,15 +177,26 @@ class Host(TcpIo):
         self._ready[id(obj)] = obj
 
     def pop_ready(self) -> list[Any]:
-        """Connections, listeners, UDP and ping endpoints that may have events since the last call.
+        """Connections, listeners, UDP and ping endpoints with something to pick up since the last call.
 
-        The aio layer drains ``next_event()`` (or ``accept()`` for listeners) on each; objects that turn
-        out to have nothing simply return None.
+        Only objects touched since the last call are looked at (never a scan of every socket), and of
+        those only the ones with queued events (``next_event()``) or, for listeners, connections to
+        ``accept()`` are returned — a pure ACK that queued nothing wakes nobody.
         """
-        if not self._ready:
+        ready = self._ready
+        if not ready:
             return []
-        out = list(self._ready.values())
-        self._ready.clear()
+        out = []
+        for obj in ready.values():
+            q = getattr(obj, "events", None)
+            if q is None:
+                q = getattr(obj, "accept_queue", None)
+                if q is None:
+                    out.append(obj)  # unknown kind: let the owner look
+                    continue
+            if q:
+                out.append(obj)
+        ready.clear()
         return out
 
     # --- egress -------------------------------------------------------------------------------------
