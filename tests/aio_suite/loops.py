@@ -10,6 +10,8 @@ class _TimerTracking:
     """Mixin: records every TimerHandle made by ``call_at``/``call_later``."""
 
     def _track(self, handle: asyncio.TimerHandle) -> asyncio.TimerHandle:
+        if not hasattr(handle, "when"):  # uvloop's call_later(0) returns a plain Handle
+            return handle
         timers: list[asyncio.TimerHandle] = self.__dict__.setdefault("tracked_timers", [])
         timers.append(handle)
         if len(timers) > 4096:  # forget what already ran or was cancelled

@@ -1,0 +1,187 @@
+"""The driver: runs a sans-I/O ``Host`` and its link devices on an asyncio event loop.
+
+Shape (DESIGN §3.9-3.10):
+
+* one readiness callback per fd device (``loop.add_reader``), at most
+  ``DriverConfig.max_frames_per_callback`` frames per call, then it yields to the loop (the fd stays
+  readable, so the loop calls again);
+* in-memory devices (``fileno() is None``) wake the driver through ``set_wakeup``; their frames are read
+  in the flush, with the same cap;
+* virtual-time devices (``Netsim`` ends) are advanced to the loop's time, and their ``poll_at()`` joins
+  the host's in the one timer;
+* one ``TimerHandle``, re-armed only when the earliest deadline moved;
+* one coalesced flush per loop iteration (``call_soon``): ingress → timers → events to the transports →
+  egress → timer.
+
+``now_us()`` here is the only place in aiostack that reads the loop's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiostack.config import DriverConfig
+
+
+class _Port:
+    """One device attached to one host interface."""
+
+    __slots__ = ("ifindex", "device", "fd", "virtual", "pending", "out")
+
+    def __init__(self, ifindex: int, device: Any) -> None:
+        self.ifindex = ifindex
+        self.device = device
+        self.fd: int | None = device.fileno()
+        self.virtual = hasattr(device, "advance") and hasattr(device, "poll_at")
+        self.pending = False  # in-memory device signalled frames not read yet
+        self.out: list[Any] = []  # egress frames collected in this flush
+
+
+class Driver:
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: Any, config: DriverConfig,
+                 dispatch: Callable[[list[Any]], None], after_ingress: Callable[[], None]) -> None:
+        self.loop = loop
+        self.host = host
+        self.config = config
+        self._dispatch = dispatch  # called with host.pop_ready() results
+        self._after_ingress = after_ingress  # lets blocked writers refill the engines' send buffers
+        self._ports: dict[int, _Port] = {}
+        self._virtual: list[_Port] = []
+        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._closed = False
+        self._time = loop.time
+        self.flushes = 0
+
+    # -- the clock ----------------------------------------------------------------------------------------
+    def now_us(self) -> int:
+        return int(self._time() * 1_000_000)
+
+    # -- devices ------------------------------------------------------------------------------------------
+    def attach(self, ifindex: int, device: Any) -> None:
+        port = _Port(ifindex, device)
+        self._ports[ifindex] = port
+        if port.virtual:
+            self._virtual.append(port)
+        if port.fd is not None:
+            self.loop.add_reader(port.fd, self._on_readable, port)
+        else:
+            device.set_wakeup(lambda p=port: self._on_wakeup(p))
+            port.pending = True
+        self.kick()
+
+    def _on_wakeup(self, port: _Port) -> None:
+        port.pending = True
+        if not self._scheduled and not self._closed:
+            self._scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _on_readable(self, port: _Port) -> None:
+        frames = port.device.receive_batch(self.config.max_frames_per_callback)
+        if frames:
+            self.host.receive_frames(port.ifindex, frames, self.now_us())
+            self.kick()
+
+    # -- the flush ----------------------------------------------------------------------------------------
+    def kick(self) -> None:
+        """Ask for one flush in this loop iteration (coalesced)."""
+        if not self._scheduled and not self._closed:
+            self._scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._closed:
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Ingress from in-memory devices, timers, events, egress; then re-arm the timer."""
+        self.flushes += 1
+        host = self.host
+        now = self.now_us()
+        cap = self.config.max_frames_per_callback
+        for port in self._virtual:
+            port.device.advance(now)
+        for port in self._ports.values():
+            if port.pending:
+                port.pending = False
+                frames = port.device.receive_batch(cap)
+                if frames:
+                    host.receive_frames(port.ifindex, frames, now)
+                    if len(frames) >= cap:
+                        port.pending = True  # more may be queued: come back next iteration
+                        self.kick()
+        deadline = host.poll_at()
+        if deadline is not None and deadline <= now:
+            host.handle_timer(now)
+        self._after_ingress()
+        ready = host.pop_ready()
+        if ready:
+            self._dispatch(ready)
+        self._egress(now)
+        ready = host.pop_ready()
+        if ready:
+            self._dispatch(ready)
+            self._egress(now)
+        self._arm()
+
+    def _egress(self, now: int) -> None:
+        out = self.host.poll_egress(now)
+        if not out:
+            return
+        ports = self._ports
+        if len(ports) == 1:
+            only = next(iter(ports.values()))
+            only.device.send_batch([f for _, f in out])
+            return
+        used: list[_Port] = []
+        for ifindex, frame in out:
+            port = ports.get(ifindex)
+            if port is None:
+                continue
+            if not port.out:
+                used.append(port)
+            port.out.append(frame)
+        for port in used:
+            frames, port.out = port.out, []
+            port.device.send_batch(frames)
+
+    def _arm(self) -> None:
+        at = self.host.poll_at()
+        for port in self._virtual:
+            t = port.device.poll_at()
+            if t is not None and (at is None or t < at):
+                at = t
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None and not self._closed:
+            self._timer = self.loop.call_at(at / 1_000_000, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if not self._closed:
+            self.flush()
+
+    # -- shutdown -----------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop: no reader, no timer, nothing scheduled that does work (devices are closed by the owner)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for port in self._ports.values():
+            if port.fd is not None:
+                self.loop.remove_reader(port.fd)
+            else:
+                port.device.set_wakeup(None)
