@@ -150,3 +150,23 @@ def test_replies_only_for_our_address_and_bogus_arp_counted() -> None:
     h.receive_frames(1, [build_arp_frame(OP_REPLY, MAC_B, IP_A, MAC_A, IP_A, MAC_A)], 0)
     assert h.counters()["arp.address_conflicts"] == 1
     assert all(ip != IP_A for ip, _m, _e in h.neighbors())
+
+
+def test_active_flow_refreshes_entry_before_expiry() -> None:
+    cfg = IpConfig(arp_cache_ttl_us=10 * SECOND)
+    net, a, b = two_hosts(ip_config=cfg)
+    ep_b = b.udp_bind(IP_B, 9000)
+    ep_a = a.udp_bind()
+    for _ in range(40):
+        ep_a.sendto(b"tick", IP_B, 9000, now_us=net.now)
+        net.advance(SECOND // 2)
+    got = 0
+    while ep_b.next_event() is not None:
+        got += 1
+    assert got == 40
+    c = a.counters()
+    assert c.get("arp.cache_expired", 0) == 0  # never expired while in use
+    assert c["arp.resolved"] == 1  # nothing ever waited for resolution after the first packet
+    assert c["arp.refresh_requests"] >= 2
+    refresh = [f for f in arp_frames(net, a) if arp_fields(f)[4] == OP_REQUEST and f[0:6] == MAC_B]
+    assert refresh and all(arp_fields(f)[8] == IP_B for f in refresh)  # unicast polls to B

@@ -228,7 +228,7 @@ class Host(TcpIo):
             frame[0:6] = BROADCAST_MAC
             self._egress.append((iface.ifindex, frame))
             return
-        mac = self._arp.lookup(next_hop, now_us)
+        mac = self._arp.lookup(next_hop, now_us, iface)
         if mac is not None:
             frame[0:6] = mac
             self._egress.append((iface.ifindex, frame))

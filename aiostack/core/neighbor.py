@@ -58,7 +58,7 @@ class NeighborCache:
     MAC; it is written into bytes 0..5 (of the frame, or of ``OffloadFrame.data``) when the reply comes.
     """
 
-    __slots__ = ("config", "counters", "entries", "pending", "_output", "_unreachable", "_ifaces")
+    __slots__ = ("config", "counters", "entries", "pending", "_output", "_unreachable", "_ifaces", "_refresh")
 
     def __init__(self, config: IpConfig, counters: Counters, output: Callable[[int, Any], None],
                  unreachable: Callable[[Any, int, int], None], ifaces: dict[int, Any]) -> None:
@@ -69,25 +69,45 @@ class NeighborCache:
         self._output = output
         self._unreachable = unreachable
         self._ifaces = ifaces
+        self._refresh: dict[int, int] = {}  # ip -> when the last refresh request went out
 
     # --- lookups ------------------------------------------------------------------------------------
 
-    def lookup(self, ip: int, now_us: int) -> bytes | None:
+    def lookup(self, ip: int, now_us: int, iface: Any = None) -> bytes | None:
+        """The MAC for ``ip``, or None. With ``iface`` (the interface traffic is leaving by), an entry in
+        use near the end of its life is refreshed by a unicast request (RFC 1122 §2.3.2.1 "unicast
+        poll"), so active flows never stall on expiry."""
         e = self.entries.get(ip)
         if e is None:
             return None
-        if e[1] <= now_us:  # RFC 1122 §2.3.2.1: entries time out
+        mac, expires = e
+        if expires <= now_us:  # RFC 1122 §2.3.2.1: entries time out
             del self.entries[ip]
+            self._refresh.pop(ip, None)
             self.counters.inc("cache_expired")
             return None
-        return e[0]
+        if iface is not None:
+            interval = self.config.arp_retry_interval_us
+            # Refresh during the last (retries + 1) request intervals of the entry's life, once a second.
+            if expires - now_us <= interval * (self.config.arp_max_retries + 1):
+                last = self._refresh.get(ip)
+                if last is None or now_us - last >= interval:
+                    self._refresh[ip] = now_us
+                    self._output(iface.ifindex, build_arp_frame(OP_REQUEST, iface.mac, iface.ip, ZERO_MAC, ip,
+                                                                mac))
+                    self.counters.inc("requests_sent")
+                    self.counters.inc("refresh_requests")
+        return mac
 
     def _learn(self, ip: int, mac: bytes, now_us: int) -> None:
         entries = self.entries
         if ip not in entries and len(entries) >= MAX_ENTRIES:
-            del entries[next(iter(entries))]
+            old = next(iter(entries))
+            del entries[old]
+            self._refresh.pop(old, None)
             self.counters.inc("cache_evicted")
         entries[ip] = (mac, now_us + self.config.arp_cache_ttl_us)
+        self._refresh.pop(ip, None)
         p = self.pending.pop(ip, None)
         if p is not None:
             self.counters.inc("resolved")

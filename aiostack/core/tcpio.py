@@ -454,7 +454,7 @@ class TcpIo:
         elif next_hop == 0xFFFFFFFF or next_hop == iface.broadcast:
             mac = b"\xff" * 6
         else:
-            mac = self._arp.lookup(next_hop, now_us)
+            mac = self._arp.lookup(next_hop, now_us, iface)
         eth = (mac or bytes(6)) + iface.mac + b"\x08\x00"
         ttl = self.ip_config.default_ttl
         offload = iface.checksum_offload
