@@ -111,6 +111,24 @@ def test_checksum_large_buffer(fp: ModuleType) -> None:
     assert fp.checksum_partial(memoryview(data)[1:]) == _sum16_reference(data[1:])
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_checksum_over_one_gibibyte_chunks_correctly() -> None:
+    """The compiled sum works in 1 GiB chunks to keep its 64-bit accumulators from overflowing."""
+    comp = _compiled()
+    if comp is None:
+        pytest.skip("aiostack._fastpath is not built")
+    n = (1 << 30) + 7
+    data = bytearray(b"\xff\xfe\x01\x80\x7f\x00\x33") * (n // 7)
+    data += b"\xab" * (n - len(data))
+    view = memoryview(data)
+    first = comp.checksum_partial(view[: 1 << 30])
+    assert comp.checksum_partial(view) == comp.checksum_partial(view[1 << 30:], first)
+    # The same with the chunk boundary at an odd distance from the buffer's start.
+    first = comp.checksum_partial(view[3: (1 << 30) + 3])
+    assert comp.checksum_partial(view[3:]) == comp.checksum_partial(view[(1 << 30) + 3:], first)
+
+
 def test_checksum_strided_and_typed_memoryviews(fp: ModuleType) -> None:
     raw = bytes(range(200))
     assert fp.checksum_partial(memoryview(raw)[::2]) == _sum16_reference(raw[::2])
