@@ -215,3 +215,17 @@ def test_limited_broadcast_reaches_wildcard_endpoint() -> None:
     cli.sendto(b"x", 0xFFFFFFFF, 99, now_us=0)
     net.settle()
     assert b.counters().get("icmp.errors_sent", 0) == 0 and b.counters()["udp.drops.no_port"] == 1
+
+
+def test_port_unreachable_for_fragmented_datagram_quotes_first_fragment() -> None:
+    net, a, b = two_hosts()
+    cli = a.udp_bind()
+    cli.connect(IP_B, 9)
+    cli.send(b"x" * 4000, now_us=0)  # three fragments to a closed port
+    net.settle()
+    msgs = [m for h, _i, f in net.sent if h is b and (m := icmp_of(f)) is not None]
+    assert len(msgs) == 1 and msgs[0][0] == icmp.DEST_UNREACH and msgs[0][1] == icmp.UNREACH_PORT
+    q = msgs[0][8:]
+    assert struct.unpack_from("!H", q, 2)[0] == 4028 and struct.unpack_from("!H", q, 6)[0] == 0  # whole, unfragmented
+    ev = cli.next_event()
+    assert isinstance(ev, UdpError) and ev.errno == errno.ECONNREFUSED

@@ -72,6 +72,7 @@ class Host(TcpIo):
         self._ident = rng.getrandbits(16)  # RFC 6864: Identification only needs to be unique for fragments
         self._udp_ports = PortAllocator(rng, ip_config.ephemeral_low, ip_config.ephemeral_high)
         self._udp: dict[tuple[int, int], UdpEndpoint] = {}
+        self._udp_used: dict[int, int] = {}  # port -> endpoints bound to it (any address)
         self._pings: dict[int, icmpmod.PingEndpoint] = {}
         self._pmtu: dict[int, tuple[int, int]] = {}  # dst -> (path MTU, expires_us), RFC 1191
         self._ready: dict[int, Any] = {}  # id -> object that may have events (insertion ordered)
@@ -403,6 +404,11 @@ class Host(TcpIo):
                 return
             payload = memoryview(data)
             trusted = False
+            # Quote the datagram as a whole in any ICMP error: first-fragment header, full length.
+            whole = bytearray(ip_hdr)
+            whole[2:4] = (20 + len(data)).to_bytes(2, "big") if len(data) <= 0xFFFF - 20 else b"\xff\xff"
+            whole[6:8] = b"\x00\x00"
+            ip_hdr = memoryview(whole)
         if proto == PROTO_TCP:
             if broadcast:
                 c.drop("tcp_broadcast")
@@ -430,10 +436,12 @@ class Host(TcpIo):
             raise ValueError(f"bad port {local_port}")
         table = self._udp
 
+        used = self._udp_used
+
         def free(port: int) -> bool:
             if lip:
                 return (lip, port) not in table and (0, port) not in table
-            return not any(p == port for (_ip, p) in table)
+            return port not in used
 
         if local_port == 0:
             port = self._udp_ports.random_port(free)
@@ -445,6 +453,7 @@ class Host(TcpIo):
             port = local_port
         ep = UdpEndpoint(self, lip, port, self.ip_config.udp_queue_bytes)
         table[(lip, port)] = ep
+        used[port] = used.get(port, 0) + 1
         self.c_udp.inc("endpoints_opened")
         return ep
 
@@ -660,6 +669,11 @@ class Host(TcpIo):
             key = (obj.local_ip, obj.local_port)
             if self._udp.get(key) is obj:
                 del self._udp[key]
+                used = self._udp_used
+                if used.get(obj.local_port, 0) <= 1:
+                    used.pop(obj.local_port, None)
+                else:
+                    used[obj.local_port] -= 1
                 self.c_udp.inc("endpoints_closed")
             obj.closed = True
         elif isinstance(obj, icmpmod.PingEndpoint):
