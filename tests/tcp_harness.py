@@ -90,7 +90,7 @@ class Link:
         if cfg.bandwidth_bps:
             start = self.busy_until if self.busy_until > now_us else now_us
             backlog = (start - now_us) * cfg.bandwidth_bps // 8_000_000
-            if backlog + size > cfg.queue_limit_bytes:
+            if backlog and backlog + size > cfg.queue_limit_bytes:  # an empty queue takes any one packet
                 st.queue_drops += 1
                 return []
             done = start + (size * 8_000_000 + cfg.bandwidth_bps - 1) // cfg.bandwidth_bps
@@ -175,6 +175,7 @@ class Harness:
         max_segment_bytes: int | None = None,
         backlog: int = 8,
         trace: Callable[[str, int, Segment], None] | None = None,
+        drop: Callable[[str, int, Segment], bool] | None = None,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -187,6 +188,7 @@ class Harness:
         self.now_us = start_us
         self.max_segment_bytes = max_segment_bytes
         self.trace = trace
+        self.drop = drop  # drop(side, now_us, seg) -> True: this transmission is lost (targeted losses)
         self.a = Side("a", A_IP, A_PORT)
         self.b = Side("b", B_IP, B_PORT)
         secret_a = self.rng.randbytes(16)
@@ -279,6 +281,10 @@ class Harness:
         for seg in segs:
             if self.trace is not None:
                 self.trace(side.name, self.now_us, seg)
+            if self.drop is not None and self.drop(side.name, self.now_us, seg):
+                link.stats.sent += 1
+                link.stats.lost += 1
+                continue
             for when, copy in link.transmit(seg, self.now_us):
                 self._order += 1
                 heapq.heappush(self._heap, (when, self._order, dest, copy))

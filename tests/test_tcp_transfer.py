@@ -211,3 +211,42 @@ def test_close_states_at_the_end() -> None:
     states = {net.a.conn.state, net.b.conn.state}
     assert states <= {State.TIME_WAIT, State.CLOSED}
     assert State.TIME_WAIT in states  # someone closed first and holds TIME-WAIT (RFC 9293 §3.6.1)
+
+
+# --- targeted losses --------------------------------------------------------------------------------
+
+
+def _drop_first_data(side_name: str):
+    dropped: list[int] = []
+
+    def drop(side: str, now_us: int, seg) -> bool:
+        if side == side_name and len(seg.payload) and not dropped:
+            dropped.append(seg.seq)
+            return True
+        return False
+
+    return drop, dropped
+
+
+NAGLE_RTX_BUG = pytest.mark.xfail(
+    reason="engine: output.segmentize applies Nagle to the retransmission of a sub-MSS tail after an RTO "
+    "(idle is computed against snd_max); fix: hold only new data, `if self.nagle and not idle and "
+    "nxt == snd_max`",
+    strict=False,
+)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("nagle", [False, pytest.param(True, marks=NAGLE_RTX_BUG)])
+@pytest.mark.parametrize("sack", [False, True])
+def test_lost_small_tail_is_retransmitted(nagle: bool, sack: bool) -> None:
+    """The only data segment (smaller than the MSS) is lost: the RTO (or a tail loss probe) must resend
+    it. With Nagle on, "one small segment in flight" must not hold back its own retransmission
+    (RFC 9293 §3.7.4 governs new data only)."""
+    cfg = with_config(nagle=nagle, sack=sack)
+    drop, dropped = _drop_first_data("a")
+    res, _ = run_transfer(
+        1000, 0, seed=31, path=PathConfig(), max_virtual_s=30, config_a=cfg, config_b=cfg, drop=drop
+    )
+    assert dropped
+    assert counter(res.a.counters, "retransmits") >= 1
