@@ -175,12 +175,18 @@ class Resolver:
     async def _query(self, name: str) -> list[str]:
         stack = self._stack
         loop = asyncio.get_running_loop()
-        transport, proto = await stack.create_datagram_endpoint(_Reply, local_addr=("0.0.0.0", 0))
+        # One connected endpoint per server: replies from elsewhere are not accepted (RFC 5452 §9.1) and
+        # an ICMP port/host unreachable ends the wait for that server at once (RFC 1122 §4.1.3.3).
+        endpoints: dict[tuple[str, int], tuple[Any, _Reply]] = {}
         try:
             for _ in range(self.attempts):
                 for server in self.nameservers:
+                    ep = endpoints.get(server)
+                    if ep is None:
+                        ep = endpoints[server] = await stack.create_datagram_endpoint(_Reply, remote_addr=server)
+                    transport, proto = ep
                     qid = stack.rng.getrandbits(16)  # RFC 5452 §4: unpredictable query ids
-                    transport.sendto(encode_query(qid, name), server)
+                    transport.sendto(encode_query(qid, name))
                     self.queries_sent += 1
                     deadline = loop.time() + self.timeout
                     while True:
@@ -210,4 +216,5 @@ class Resolver:
                         break  # SERVFAIL/REFUSED...: try the next server
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         finally:
-            transport.close()
+            for transport, _proto in endpoints.values():
+                transport.close()
