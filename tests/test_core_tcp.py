@@ -328,3 +328,29 @@ def test_two_interfaces_route_by_prefix() -> None:
     assert to_b.local_ip == IP_A and to_c.local_ip == parse_ipv4("198.19.0.1")
     assert to_c.snd_mss > 8000 and to_b.snd_mss < 1500  # MSS from each route's MTU
     assert transfer(net, a, to_c, sc, b"j" * 100_000) == b"j" * 100_000
+
+
+def test_wildcard_listener_offers_mss_of_the_route_back() -> None:
+    net = Net()
+    a = make_host(1)
+    b = make_host(2)
+    a0 = a.add_interface("eth0", bytes.fromhex("020000000001"), "198.18.0.1/24", mtu=1500)
+    b.add_interface("lo", bytes(6), "127.0.0.1/8", mtu=65535, loopback=True)
+    b0 = b.add_interface("eth0", bytes.fromhex("020000000002"), "198.18.0.2/24", mtu=1500)
+    net.wire(a, a0, b, b0)
+    listener = b.tcp_listen(0, 80, 4)
+    cli = a.tcp_connect(IP_B, 80, now_us=0)
+    net.settle()
+    srv = listener.accept()
+    assert srv is not None and srv.local_mss == 1460 and cli.state is ESTABLISHED
+    tcp = [frame_bytes(f) for h, _i, f in net.sent if h is b and frame_bytes(f)[12:14] == b"\x08\x00"
+           and frame_bytes(f)[23] == 6]
+    synack = [f for f in tcp if f[47] & 0x12 == 0x12]
+    assert synack and struct.unpack_from("!BBH", synack[0], 54) == (2, 4, 1460)
+
+
+def test_timer_heap_stays_bounded_during_long_transfer() -> None:
+    net, a, b = two_hosts()
+    _l, cli, srv = open_pair(net, a, b)
+    assert transfer(net, a, cli, srv, bytes(2_000_000)) == bytes(2_000_000)
+    assert len(a._tcp_heap) <= 4 * len(a._tcp) + 65

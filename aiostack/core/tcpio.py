@@ -307,7 +307,12 @@ class TcpIo:
         if d != rec.deadline:
             rec.deadline = d
             if d is not None:
-                heapq.heappush(self._tcp_heap, (d, next(self._tcp_tick), rec))
+                heap = self._tcp_heap
+                heapq.heappush(heap, (d, next(self._tcp_tick), rec))
+                if len(heap) > 4 * len(self._tcp) + 64:
+                    # Drop stale entries (deadlines that moved) so the heap stays proportional.
+                    heap[:] = [e for e in heap if e[2].alive and e[2].deadline == e[0]]
+                    heapq.heapify(heap)
 
     def _tcp_poll_at(self) -> int | None:
         heap = self._tcp_heap
@@ -369,6 +374,12 @@ class TcpIo:
                     c.drop("no_route")
                     child.abort()
                     return
+                # RFC 9293 §3.7.1 / RFC 1191: the MSS we offer follows the route back to the peer (a
+                # listener on every address cannot know it in advance).
+                mss = self.path_mtu(src, rt[0], now_us) - IP_TCP_HEADERS
+                if child.local_mss > mss:
+                    child.local_mss = mss
+                    child.update_mss()
                 child_rec = self._register(child, rt[0], rt[1], listener)
                 c.inc("passive_opens")
                 self._touch(child_rec)
