@@ -46,6 +46,7 @@ __all__ = [
     "pack_udp",
     "unpack_udp",
     "parse_tcp_options",
+    "parse_tcp_segment",
     "build_tcp_options",
     "build_tcp_frame",
     "range_insert",
@@ -107,6 +108,23 @@ def unpack_udp(buf: Buffer, off: int = 0) -> tuple[int, int, int, int]: ...
 
 # --- TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018) ---
 def parse_tcp_options(buf: Buffer, start: int, end: int) -> TcpOptions: ...
+def parse_tcp_segment(
+    buf: Buffer, off: int = 0, end: int | None = None
+) -> tuple[
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int | None,
+    int | None,
+    bool,
+    tuple[tuple[int, int], ...],
+    int | None,
+    int | None,
+]: ...
 def build_tcp_options(
     buf: WritableBuffer,
     off: int,

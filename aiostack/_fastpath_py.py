@@ -49,6 +49,7 @@ __all__ = [
     "pack_udp",
     "unpack_udp",
     "parse_tcp_options",
+    "parse_tcp_segment",
     "build_tcp_options",
     "build_tcp_frame",
     "range_insert",
@@ -445,6 +446,46 @@ def parse_tcp_options(buf: Buffer, start: int, end: int) -> TcpOptions:
             ts_val, ts_ecr = _U32X2.unpack_from(buf, i + 2)
         i += ln
     return mss, ws, sack_perm, sack, ts_val, ts_ecr
+
+
+def parse_tcp_segment(buf: Buffer, off: int = 0, end: int | None = None) -> tuple[
+        int, int, int, int, int, int, int, int | None, int | None, bool, tuple[tuple[int, int], ...],
+        int | None, int | None]:
+    """Header fields and options of the TCP segment ``buf[off:end]`` (``end`` None: the buffer's end).
+
+    Returns ``(src_port, dst_port, seq, ack, header_len, flags, window, mss, wscale, sack_permitted,
+    sack_blocks, ts_val, ts_ecr)``; the payload is ``buf[off + header_len:end]``. Fewer than 20 bytes
+    raise ``MalformedPacket("truncated")``; a data offset below 5 words or beyond ``end`` raises
+    ``MalformedPacket("bad_data_offset")`` (RFC 9293 §3.1); options as ``parse_tcp_options``. The
+    checksum is not looked at (verify it with ``tcp_checksum_ipv4``).
+    """
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    if type(buf) is bytes or type(buf) is bytearray:
+        size = len(buf)
+    else:
+        mv = memoryview(buf)
+        if not mv.c_contiguous:  # what PyObject_GetBuffer (the compiled twin, struct) raises
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
+        size = mv.nbytes
+    if end is None:
+        end = size
+    elif end > size:
+        raise MalformedPacket("truncated", f"segment ends at {end}, buffer has {size}")
+    n = end - off
+    if n < 20:
+        raise MalformedPacket("truncated", f"tcp segment of {max(n, 0)} bytes")
+    sp, dp, seq, ack, word, window, _csum, _urg = _TCP.unpack_from(buf, off)
+    hl = (word >> 12) << 2
+    if hl < 20 or hl > n:
+        raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
+    if hl == 32 and _U32.unpack_from(buf, off + 20)[0] == 0x0101080A:
+        # RFC 7323 Appendix A: the layout of nearly every segment with timestamps.
+        ts_val, ts_ecr = _U32X2.unpack_from(buf, off + 24)
+        return sp, dp, seq, ack, hl, word & 0xFFF, window, None, None, False, (), ts_val, ts_ecr
+    if hl == 20:
+        return sp, dp, seq, ack, hl, word & 0xFFF, window, None, None, False, (), None, None
+    return (sp, dp, seq, ack, hl, word & 0xFFF, window) + parse_tcp_options(buf, off + 20, off + hl)
 
 
 def build_tcp_options(buf: bytearray | memoryview, off: int, mss: int | None, wscale: int | None,

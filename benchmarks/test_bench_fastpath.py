@@ -123,6 +123,15 @@ def test_unpack_headers(benchmark: Any, fp: ModuleType) -> None:
     assert benchmark(unpack)[5] == 0x18
 
 
+@bench(group="parse_tcp_segment: data segment with NOP NOP TS")
+def test_parse_tcp_segment(benchmark: Any, fp: ModuleType) -> None:
+    frame = fp.build_tcp_frame(MAC_B + MAC_A + b"\x08\x00", 0, 1, 64, 1, 2, 40000, 80, 5, 6, 0x10, 502,
+                               None, None, False, None, 1000, 2000, bytes(1448), False)
+    segment = memoryview(frame)[34:]
+    assert benchmark(fp.parse_tcp_segment, segment) == (40000, 80, 5, 6, 32, 0x10, 502, None, None, False, (),
+                                                        1000, 2000)
+
+
 @bench(group="build options: data segment, TS (12 B)")
 def test_build_options_data(benchmark: Any, fp: ModuleType) -> None:
     buf = bytearray(60)

@@ -162,6 +162,7 @@ __all__ = [
     "pack_udp",
     "unpack_udp",
     "parse_tcp_options",
+    "parse_tcp_segment",
     "build_tcp_options",
     "build_tcp_frame",
     "range_insert",
@@ -583,6 +584,109 @@ cdef enum:
     OPT_TS = 8         # RFC 7323 §3.2, length 10
 
 
+cdef struct Parsed:
+    int32_t mss          # -1: absent
+    int32_t ws           # -1: absent
+    bint sack_perm
+    bint ts
+    uint32_t ts_val
+    uint32_t ts_ecr
+    Py_ssize_t nblocks
+    uint32_t left[32]    # a SACK option's one-byte length allows at most 31 blocks
+    uint32_t right[32]
+    int bad_kind
+    Py_ssize_t bad_len
+
+
+cdef enum:
+    OPTS_OK = 0
+    OPTS_NO_LENGTH = 1
+    OPTS_BAD_LENGTH = 2
+    OPTS_MSS = 3
+    OPTS_WS = 4
+    OPTS_SACK_PERM = 5
+    OPTS_SACK = 6
+    OPTS_TS = 7
+
+
+cdef int _parse_opts(const uint8_t *p, Py_ssize_t i, Py_ssize_t end, Parsed *o) noexcept nogil:
+    """Walk the options in ``p[i:end]`` into ``o``; returns OPTS_OK or the kind of illegal length."""
+    cdef Py_ssize_t ln, k
+    cdef uint8_t kind
+    o.mss = -1
+    o.ws = -1
+    o.sack_perm = False
+    o.ts = False
+    o.nblocks = 0
+    while i < end:
+        kind = p[i]
+        if kind == OPT_EOL:
+            break
+        if kind == OPT_NOP:
+            i += 1
+            continue
+        o.bad_kind = kind
+        if i + 1 >= end:
+            return OPTS_NO_LENGTH
+        ln = p[i + 1]
+        o.bad_len = ln
+        if ln < 2 or i + ln > end:
+            return OPTS_BAD_LENGTH
+        if kind == OPT_MSS:
+            if ln != 4:
+                return OPTS_MSS
+            o.mss = aiostack_get16(p + i + 2)
+        elif kind == OPT_WS:
+            if ln != 3:
+                return OPTS_WS
+            o.ws = p[i + 2]
+        elif kind == OPT_SACK_PERM:
+            if ln != 2:
+                return OPTS_SACK_PERM
+            o.sack_perm = True
+        elif kind == OPT_SACK:
+            if ln < 10 or (ln - 2) & 7:
+                return OPTS_SACK
+            o.nblocks = (ln - 2) >> 3
+            for k in range(o.nblocks):
+                o.left[k] = aiostack_get32(p + i + 2 + 8 * k)
+                o.right[k] = aiostack_get32(p + i + 6 + 8 * k)
+        elif kind == OPT_TS:
+            if ln != 10:
+                return OPTS_TS
+            o.ts = True
+            o.ts_val = aiostack_get32(p + i + 2)
+            o.ts_ecr = aiostack_get32(p + i + 6)
+        i += ln
+    return OPTS_OK
+
+
+cdef object _opts_error(int code, const Parsed *o):
+    cdef int kind = o.bad_kind
+    cdef Py_ssize_t ln = o.bad_len
+    if code == OPTS_NO_LENGTH:
+        detail = f"option {kind} has no length byte"
+    elif code == OPTS_BAD_LENGTH:
+        detail = f"option {kind} length {ln}"
+    elif code == OPTS_MSS:
+        detail = f"MSS length {ln}"
+    elif code == OPTS_WS:
+        detail = f"window scale length {ln}"
+    elif code == OPTS_SACK_PERM:
+        detail = f"SACK-permitted length {ln}"
+    elif code == OPTS_SACK:
+        detail = f"SACK length {ln}"
+    else:
+        detail = f"timestamps length {ln}"
+    return MalformedPacket("bad_tcp_option", detail)
+
+
+cdef inline object _sack_tuple(const Parsed *o):
+    if not o.nblocks:
+        return ()
+    return tuple([(o.left[k], o.right[k]) for k in range(o.nblocks)])
+
+
 def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
     """Parse the TCP options in ``buf[start:end]``.
 
@@ -595,76 +699,72 @@ def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
     """
     cdef Py_buffer view
     cdef RBuf b
-    cdef Py_ssize_t i, ln, k, nblocks
-    cdef uint8_t kind
-    cdef const uint8_t *p
-    cdef int32_t mss = -1, ws = -1
-    cdef bint sack_perm = False, have_ts = False
-    cdef uint32_t ts_val = 0, ts_ecr = 0
-    cdef str bad = None
-    cdef uint32_t sack_l[32]
-    cdef uint32_t sack_r[32]
-    nblocks = 0
+    cdef Parsed o
+    cdef int code
     if start < 0 or end < start:
         raise ValueError(f"bad option range [{start}, {end})")
     _rbuf(buf, &view, &b)
     if end > b.n:
         _rrelease(&view, &b)
         raise MalformedPacket("truncated", f"options end at {end}, buffer has {b.n}")
-    p = b.p
-    i = start
-    while i < end:
-        kind = p[i]
-        if kind == OPT_EOL:
-            break
-        if kind == OPT_NOP:
-            i += 1
-            continue
-        if i + 1 >= end:
-            bad = f"option {kind} has no length byte"
-            break
-        ln = p[i + 1]
-        if ln < 2 or i + ln > end:
-            bad = f"option {kind} length {ln}"
-            break
-        if kind == OPT_MSS:
-            if ln != 4:
-                bad = f"MSS length {ln}"
-                break
-            mss = aiostack_get16(p + i + 2)
-        elif kind == OPT_WS:
-            if ln != 3:
-                bad = f"window scale length {ln}"
-                break
-            ws = p[i + 2]
-        elif kind == OPT_SACK_PERM:
-            if ln != 2:
-                bad = f"SACK-permitted length {ln}"
-                break
-            sack_perm = True
-        elif kind == OPT_SACK:
-            if ln < 10 or (ln - 2) & 7:
-                bad = f"SACK length {ln}"
-                break
-            nblocks = (ln - 2) >> 3     # <= 31: the length is one byte
-            for k in range(nblocks):
-                sack_l[k] = aiostack_get32(p + i + 2 + 8 * k)
-                sack_r[k] = aiostack_get32(p + i + 6 + 8 * k)
-        elif kind == OPT_TS:
-            if ln != 10:
-                bad = f"timestamps length {ln}"
-                break
-            have_ts = True
-            ts_val = aiostack_get32(p + i + 2)
-            ts_ecr = aiostack_get32(p + i + 6)
-        i += ln
+    code = _parse_opts(b.p, start, end, &o)
     # Python objects are made only after the buffer is no longer read.
     _rrelease(&view, &b)
-    if bad is not None:
-        raise MalformedPacket("bad_tcp_option", bad)
-    sack = tuple([(sack_l[k], sack_r[k]) for k in range(nblocks)]) if nblocks else ()
-    return (None if mss < 0 else mss, None if ws < 0 else ws, sack_perm, sack,
-            ts_val if have_ts else None, ts_ecr if have_ts else None)
+    if code != OPTS_OK:
+        raise _opts_error(code, &o)
+    return (None if o.mss < 0 else o.mss, None if o.ws < 0 else o.ws, o.sack_perm, _sack_tuple(&o),
+            o.ts_val if o.ts else None, o.ts_ecr if o.ts else None)
+
+
+def parse_tcp_segment(buf, Py_ssize_t off=0, end=None):
+    """Header fields and options of the TCP segment ``buf[off:end]`` (``end`` None: the buffer's end).
+
+    Returns ``(src_port, dst_port, seq, ack, header_len, flags, window, mss, wscale, sack_permitted,
+    sack_blocks, ts_val, ts_ecr)``; the payload is ``buf[off + header_len:end]``. Fewer than 20 bytes
+    raise ``MalformedPacket("truncated")``; a data offset below 5 words or beyond ``end`` raises
+    ``MalformedPacket("bad_data_offset")`` (RFC 9293 §3.1); options as ``parse_tcp_options``. The
+    checksum is not looked at (verify it with ``tcp_checksum_ipv4``).
+    """
+    cdef Py_buffer view
+    cdef RBuf b
+    cdef Parsed o
+    cdef int code = OPTS_OK
+    cdef Py_ssize_t e, n, hl
+    if off < 0:
+        raise ValueError(f"negative offset {off}")
+    _rbuf(buf, &view, &b)
+    e = b.n if end is None else min(<Py_ssize_t>end, b.n)
+    if end is not None and <Py_ssize_t>end > b.n:
+        _rrelease(&view, &b)
+        raise MalformedPacket("truncated", f"segment ends at {end}, buffer has {b.n}")
+    n = e - off
+    if n < TCP_LEN:
+        _rrelease(&view, &b)
+        raise MalformedPacket("truncated", f"tcp segment of {max(n, 0)} bytes")
+    cdef const uint8_t *p = b.p + off
+    hl = (p[12] >> 4) << 2
+    if hl < TCP_LEN or hl > n:
+        _rrelease(&view, &b)
+        raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
+    cdef uint32_t sp = aiostack_get16(p), dp = aiostack_get16(p + 2)
+    cdef uint32_t seq = aiostack_get32(p + 4), ack = aiostack_get32(p + 8)
+    cdef uint32_t flags = aiostack_get16(p + 12) & 0xFFF, window = aiostack_get16(p + 14)
+    if hl == 32 and p[20] == OPT_NOP and p[21] == OPT_NOP and p[22] == OPT_TS and p[23] == 10:
+        # RFC 7323 Appendix A: the layout of nearly every segment with timestamps.
+        o.mss = -1
+        o.ws = -1
+        o.sack_perm = False
+        o.nblocks = 0
+        o.ts = True
+        o.ts_val = aiostack_get32(p + 24)
+        o.ts_ecr = aiostack_get32(p + 28)
+    else:
+        code = _parse_opts(p, TCP_LEN, hl, &o)
+    _rrelease(&view, &b)
+    if code != OPTS_OK:
+        raise _opts_error(code, &o)
+    return (sp, dp, seq, ack, hl, flags, window, None if o.mss < 0 else o.mss, None if o.ws < 0 else o.ws,
+            o.sack_perm, _sack_tuple(&o), o.ts_val if o.ts else None, o.ts_ecr if o.ts else None)
 
 
 cdef struct Opts:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -392,6 +393,44 @@ def test_parse_tcp_options_range_errors(fp: ModuleType) -> None:
         fp.parse_tcp_options(b"\x01\x01", 2, 1)
     with pytest.raises(ValueError):
         fp.parse_tcp_options(b"\x01\x01", -1, 1)
+
+
+def test_parse_tcp_segment(fp: ModuleType) -> None:
+    frame = fp.build_tcp_frame(MAC_B + MAC_A + b"\x08\x00", 0, 1, 64, 1, 2, 40000, 80, 0xFFFFFFFF, 7, 0x012, 1024,
+                               1460, 7, True, None, 99, 0, b"hello", False)
+    want = (40000, 80, 0xFFFFFFFF, 7, 40, 0x012, 1024, 1460, 7, True, (), 99, 0)
+    assert fp.parse_tcp_segment(frame, 34) == want
+    assert fp.parse_tcp_segment(memoryview(frame)[34:]) == want
+    assert fp.parse_tcp_segment(bytes(frame) + b"junk", 34, len(frame)) == want
+    data = fp.build_tcp_frame(bytes(14), 0, 1, 64, 1, 2, 5, 6, 8, 9, 0x010, 3, None, None, False, [(1, 2)], 3, 4,
+                              b"", False)
+    assert fp.parse_tcp_segment(data, 34) == (5, 6, 8, 9, 44, 0x010, 3, None, None, False, ((1, 2),), 3, 4)
+    ts_only = fp.build_tcp_frame(bytes(14), 0, 1, 64, 1, 2, 5, 6, 8, 9, 0x010, 3, None, None, False, None, 3, 4,
+                                 b"x", False)
+    assert fp.parse_tcp_segment(ts_only, 34) == (5, 6, 8, 9, 32, 0x010, 3, None, None, False, (), 3, 4)
+    bare = bytearray(20)
+    fp.pack_tcp(bare, 0, 1, 2, 3, 4, 20, 0x004, 5, 0, 0)
+    assert fp.parse_tcp_segment(bare) == (1, 2, 3, 4, 20, 0x004, 5, None, None, False, (), None, None)
+
+
+@pytest.mark.parametrize(
+    "mutate, end, reason",
+    [
+        (lambda b: None, 19, "truncated"),
+        (lambda b: None, 100, "truncated"),  # end beyond the buffer
+        (lambda b: b.__setitem__(12, 0x40), None, "bad_data_offset"),  # 16-byte header
+        (lambda b: b.__setitem__(12, 0xF0), None, "bad_data_offset"),  # 60 bytes in a 32-byte segment
+        (lambda b: b.__setitem__(21, 0x08), None, "bad_tcp_option"),  # NOP, TS with a cut-off length
+    ],
+)
+def test_parse_tcp_segment_malformed(fp: ModuleType, mutate: Any, end: int | None, reason: str) -> None:
+    seg = bytearray(32)
+    fp.pack_tcp(seg, 0, 1, 2, 3, 4, 32, 0x010, 5, 0, 0)
+    fp.build_tcp_options(seg, 20, None, None, False, None, 1, 2)
+    mutate(seg)
+    with pytest.raises(MalformedPacket) as ei:
+        fp.parse_tcp_segment(seg, 0, end)
+    assert ei.value.reason == reason
 
 
 # --- whole frames -----------------------------------------------------------------------------------

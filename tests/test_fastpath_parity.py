@@ -190,6 +190,7 @@ def test_unpack_read_only_and_odd_objects_alike() -> None:
                 released):
         same("internet_checksum", obj)
         same("parse_tcp_options", obj, 0, 4)
+        same("parse_tcp_segment", obj)
         for name in ("unpack_ethernet", "unpack_ipv4", "unpack_tcp", "unpack_udp"):
             same(name, obj, 0)
         for name, fields in (("pack_udp", (1, 2, 3, 4)), ("pack_ethernet", (b"a" * 6, b"b" * 6, 1))):
@@ -224,6 +225,24 @@ def test_parse_structured_options(opts: bytes, pad: int, end_adjust: int) -> Non
     raw = b"\x5a" * pad + opts
     same("parse_tcp_options", raw, pad, len(raw))
     same("parse_tcp_options", memoryview(bytearray(raw + b"\x01\x02")), pad, len(raw) + end_adjust)
+
+
+@SETTINGS
+@given(option_lists(), st.sampled_from([0, 4, 8, 12, 16, 20, 40, 44, 60]), st.integers(0, 6),
+       st.one_of(st.none(), st.integers(-2, 90)), st.binary(max_size=20))
+def test_parse_tcp_segment(opts: bytes, opt_room: int, off: int, end: Any, payload: bytes) -> None:
+    hl = 20 + opt_room
+    seg = bytearray(off + 20) + (opts + bytes(opt_room))[:opt_room] + payload
+    seg[off + 12] = (hl >> 2) << 4 if hl <= 60 else 0xF0
+    seg[off: off + 12] = bytes(range(1, 13))
+    same("parse_tcp_segment", bytes(seg), off, end)
+    same("parse_tcp_segment", memoryview(seg)[off:], 0, None if end is None else end - off)
+
+
+@SETTINGS
+@given(buffers(max_size=70), st.integers(-1, 8), st.one_of(st.none(), st.integers(-1, 72)))
+def test_parse_tcp_segment_random_bytes(buf: Any, off: int, end: Any) -> None:
+    same("parse_tcp_segment", buf, off, end)
 
 
 @SETTINGS
