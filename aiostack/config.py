@@ -18,7 +18,7 @@ class TcpConfig:
     send_buffer_bytes: int = 4 * 1024 * 1024
     recv_buffer_bytes: int = 4 * 1024 * 1024
     # Out-of-order reassembly bounds (beyond them: drop and count).
-    ooo_max_ranges: int = 64
+    ooo_max_ranges: int = 1024  # holes a burst loss can leave (one per lost segment at worst)
     ooo_max_bytes: int = 4 * 1024 * 1024
     # --- options -------------------------------------------------------------------------------------
     window_scaling: bool = True  # RFC 7323 §2; shift chosen from recv_buffer_bytes, at most 14

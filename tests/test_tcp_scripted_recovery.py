@@ -275,3 +275,11 @@ def test_zero_window_retransmissions_do_not_time_out_while_peer_answers() -> Non
     assert s.conn.state is State.ESTABLISHED
     s.inject(".", seq=s.r(1), ack=s.l(1), window=1000)
     s.expect("P.", seq=s.l(1), len=100)  # the window opened: the data goes again at once
+
+
+def test_nagle_does_not_hold_back_a_retransmission() -> None:
+    s = Script.client(cfg(nagle=True, tail_loss_probe=False))
+    s.conn.send(b"tiny")
+    s.expect("P.", seq=s.l(1), payload=b"tiny")
+    s.advance(RTO_MIN)
+    s.expect("P.", seq=s.l(1), payload=b"tiny")  # RFC 9293 §3.7.4 governs new data only

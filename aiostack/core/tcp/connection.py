@@ -111,6 +111,9 @@ class TcpConnection:
     segmentize = _output.segmentize
     emit_data = _output.emit_data
     sacked_run = _output.sacked_run
+    prr_room = _output.prr_room
+    tail_start = _output.tail_start
+    tail_span = _output.tail_span
     arm_rto = _timeouts.arm_rto
     arm_tlp = _timeouts.arm_tlp
     arm_persist = _timeouts.arm_persist
@@ -194,7 +197,16 @@ class TcpConnection:
         self.inflation = 0  # RFC 5681 §3.2 NewReno cwnd inflation, kept apart from the controller's cwnd
         self.high_rxt = iss  # RFC 6675 HighRxt + 1
         self.rtx_head = False  # retransmit the segment at snd_una on the next output
-        self.rtx_mark: tuple[int, int] | None = None  # (seq, snd_max) of the head retransmission
+        self.rtx_list: deque[tuple[int, int, int]] = deque()  # (seq, end, sent_us) of recovery retransmissions
+        self.recovery_us = 0  # when the current recovery began
+        self.rtx_again: deque[tuple[int, int]] = deque()  # retransmissions found lost: send them again
+        self.rtx_again_bytes = 0
+        self.rack_scan_us = 0
+        self.tail_lost = False  # RACK-style: the unSACKed data sent before recovery is lost
+        self.recover_fs = 0  # RFC 6937 RecoverFS
+        self.prr_delivered = 0
+        self.prr_out = 0
+        self.prr_last_delivered = 0
         self.tlp_out = False  # RFC 8985 §7: a tail loss probe is outstanding
         self.tlp_new = False  # the probe may be one new segment beyond cwnd
         self.rtx_tail = False  # the probe retransmits the last segment

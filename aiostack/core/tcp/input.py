@@ -378,20 +378,13 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     c.probes_out = 0
     sack_ok = c.sack_ok
     newly_sacked = 0
-    if sack_ok and seg.sack_blocks:
-        blocks = _filter_sack(c, seg.sack_blocks, ack)
-        if blocks:
-            newly_sacked = c.scoreboard.update(ack, blocks, c.snd_max)
-            m = c.rtx_mark
-            if m is not None and c.in_recovery:
-                # Lost retransmission (as Linux tcp_mark_lost_retrans): data sent well after the head
-                # was retransmitted is SACKed while the head is still missing: send it again.
-                hs = c.scoreboard.highest_sacked
-                if (hs is not None and seq_le(c.snd_una, m[0]) and seq_ge(hs, seq_add(m[1], DUPTHRESH * mss))
-                        and not c.scoreboard.is_sacked(m[0])):
-                    c.rtx_mark = None
-                    c.high_rxt = c.snd_una
-                    c.counters.inc("lost_retransmits")
+    sb_before = 0
+    if sack_ok:
+        sb_before = c.scoreboard.sacked_bytes
+        if seg.sack_blocks:
+            blocks = _filter_sack(c, seg.sack_blocks, ack)
+            if blocks:
+                newly_sacked = c.scoreboard.update(ack, blocks, c.snd_max)
 
     if acked > 0:
         # RFC 9293 §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT: new data acknowledged
@@ -433,7 +426,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
                 c.in_recovery = False
                 c.inflation = 0
                 c.dupacks = 0
-                c.rtx_mark = None
+                c.rtx_list.clear()
+                c.rtx_again.clear()
+                c.rtx_again_bytes = 0
                 c.cc.on_exit_recovery(now_us)
             elif not sack_ok:
                 # RFC 6582 §3.2 step 5: partial ACK: retransmit the next hole, deflate, add one MSS
@@ -490,6 +485,14 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
                 elif c.dupacks < DUPTHRESH:
                     # RFC 3042 limited transmit: one new segment for each of the first two dupacks
                     c.inflation = c.dupacks * mss
+    if c.in_recovery and sack_ok:
+        # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed bytes
+        delivered = (acked if acked > 0 else 0) + c.scoreboard.sacked_bytes - sb_before
+        if delivered > 0:
+            c.prr_delivered += delivered
+            c.prr_last_delivered = delivered
+        if c.rtx_list:
+            _lost_retransmission(c, now_us)
     # Loss detection: DupThresh duplicate ACKs (RFC 5681 §3.2 step 2) or, with SACK, IsLost(HighACK+1)
     # (RFC 6675 §5 step 4); not again before snd_una passes the previous recovery point (RFC 6582 §3.2).
     if not c.in_recovery and c.snd_una != c.snd_max and seq_ge(c.snd_una, c.recover):
@@ -498,6 +501,52 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         ):
             _enter_recovery(c, now_us)
     return True
+
+
+def _lost_retransmission(c: TcpConnection, now_us: int) -> None:
+    """Time-order loss detection during recovery, the idea of RFC 8985 RACK on a FIFO path, applied to
+    what RFC 6675 cannot see:
+
+    - a retransmission delivered (cumulatively ACKed or SACKed) that was sent a reordering window after
+      recovery began proves that every original transmission sent before recovery and still unSACKed
+      was lost: the whole unSACKed tail beyond the highest SACK is then retransmitted (``tail_lost``);
+    - a retransmission sent a reordering window before a delivered one, and itself neither SACKed nor
+      ACKed, was lost again: it is queued to be sent once more (``rtx_again``).
+
+    The scan runs at most once per reordering window (min RTT / 4, RFC 8985 §6.2).
+    """
+    reo = (c.rtt.min_rtt_us or 0) >> 2
+    if reo < 1000:
+        reo = 1000
+    if now_us - c.rack_scan_us < reo:
+        return
+    c.rack_scan_us = now_us
+    lst = c.rtx_list
+    una = c.snd_una
+    sb = c.scoreboard
+    newest = -1  # send time of the newest delivered retransmission
+    keep: list[tuple[int, int, int]] = []
+    for e in lst:
+        if seq_le(e[1], una) or sb.is_sacked(e[0]):
+            if e[2] > newest:
+                newest = e[2]
+        else:
+            keep.append(e)
+    if newest < 0:
+        return
+    if not c.tail_lost and newest >= c.recovery_us + reo:
+        c.tail_lost = True
+        c.counters.inc("tail_losses_detected")
+    lst.clear()
+    limit = newest - reo
+    again = c.rtx_again
+    for e in keep:
+        if e[2] <= limit:
+            again.append((e[0], e[1]))
+            c.rtx_again_bytes += seq_diff(e[1], e[0])
+            c.counters.inc("lost_retransmits")
+        else:
+            lst.append(e)
 
 
 def _enter_recovery(c: TcpConnection, now_us: int) -> None:
@@ -512,6 +561,16 @@ def _enter_recovery(c: TcpConnection, now_us: int) -> None:
         c.cc.on_enter_recovery(flight, now_us)
         c.high_rxt = c.snd_una
         c.inflation = 0
+        c.recover_fs = flight  # RFC 6937: RecoverFS = snd.nxt - snd.una
+        c.prr_delivered = 0
+        c.prr_out = 0
+        c.prr_last_delivered = 0
+        c.rtx_list.clear()
+        c.rtx_again.clear()
+        c.rtx_again_bytes = 0
+        c.rack_scan_us = now_us
+        c.recovery_us = now_us
+        c.tail_lost = False
     else:
         c.counters.inc("newreno_recoveries")
         c.cc.on_enter_recovery(seq_diff(c.snd_max, c.snd_una), now_us)

@@ -182,6 +182,7 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
         # RFC 5681 §4.1: after an idle period longer than the RTO, restart from the initial window
         self.cc.on_idle_restart(now_us)
         self.last_send_us = None
+    n0 = len(out)
     if self.rtx_head:
         self.rtx_head = False
         seg = self.retransmit_at(self.snd_una, self.snd_mss, now_us)
@@ -212,31 +213,101 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
         if room < self.snd_mss:
             room = self.snd_mss
     self.send_new(now_us, out, max_segment_bytes, room)
+    if self.in_recovery and self.sack_ok and len(out) > n0:
+        sent = 0
+        for k in range(n0, len(out)):
+            sent += len(out[k].payload)
+        self.prr_out += sent  # RFC 6937: prr_out counts all data sent during recovery
+
+
+def prr_room(self: TcpConnection, pipe: int) -> int:
+    """RFC 6937 proportional rate reduction: how many bytes recovery may send now."""
+    ssthresh = self.cc.ssthresh
+    if pipe > ssthresh:
+        # proportional part: ceil(prr_delivered * ssthresh / RecoverFS) - prr_out
+        fs = self.recover_fs if self.recover_fs > 0 else 1
+        sndcnt = -(-self.prr_delivered * ssthresh // fs) - self.prr_out
+    else:
+        # PRR-SSRB: grow back towards ssthresh at most one MSS beyond what was delivered
+        limit = max(self.prr_delivered - self.prr_out, self.prr_last_delivered) + self.snd_mss
+        sndcnt = ssthresh - pipe
+        if limit < sndcnt:
+            sndcnt = limit
+    return sndcnt if sndcnt > 0 else 0
+
+
+def tail_start(self: TcpConnection) -> int:
+    """Where the unSACKed tail of the pre-recovery flight begins (the highest SACKed octet + 1)."""
+    hs = self.scoreboard.highest_sacked
+    una = self.snd_una
+    return hs if hs is not None and seq_gt(hs, una) else una
+
+
+def tail_span(self: TcpConnection) -> int:
+    """Bytes of that tail below the recovery point."""
+    n = seq_diff(self.recover, self.tail_start())
+    return n if n > 0 else 0
 
 
 def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
-    """RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg(). Returns the room left for
-    new data (NextSeg rule 2)."""
+    """RFC 6675 §5 step (C) paced by RFC 6937 PRR: send NextSeg() while the PRR budget allows one more
+    segment. Returns the budget left for new data (NextSeg rule 2)."""
     sb = self.scoreboard
     mss = self.snd_mss
-    cwnd = self.cc.cwnd
-    while True:
-        pipe = sb.pipe(self.snd_una, self.snd_max, self.high_rxt, mss)
-        room = cwnd - pipe
-        if room < mss:
-            return room
+    pipe = sb.pipe(self.snd_una, self.snd_max, self.high_rxt, mss)
+    if self.tail_lost:
+        # the unSACKed data beyond the highest SACK, sent before recovery, is lost: it is not in the
+        # network (only its retransmissions, counted by SetPipe's HighRxt rule, are)
+        pipe -= self.tail_span()
+        if pipe < 0:
+            pipe = 0
+    again = self.rtx_again
+    if again:
+        pipe -= self.rtx_again_bytes  # lost retransmissions are not in the network any more
+        if pipe < 0:
+            pipe = 0
+    room = self.prr_room(pipe)
+    for k in range(len(out)):
+        room -= len(out[k].payload)  # a fast retransmission already queued in this pass
+    una = self.snd_una
+    while again and (room >= mss or (room > 0 and pipe == 0)):
+        # retransmissions detected lost are repaired first (they hold the cumulative ACK back)
+        seq, end = again.popleft()
+        ln = seq_diff(end, seq)
+        self.rtx_again_bytes -= ln
+        if seq_le(end, una) or sb.is_sacked(seq):
+            continue
+        seg = self.retransmit_at(seq, ln, now_us)
+        if seg is None:
+            continue
+        out.append(seg)
+        room -= ln
+        pipe += ln
+    while room >= mss or (room > 0 and pipe == 0):
         can_new = self.fin_seq is None and len(self.sendbuf) > seq_diff(self.snd_nxt, self.buf_seq) and (
             seq_diff(seq_add(self.snd_una, self.snd_wnd), self.snd_nxt) > 0
         )
         r = sb.next_seg(self.snd_una, self.snd_max, self.high_rxt, mss, can_new)
         if r is None:
-            return room
+            if not self.tail_lost:
+                break
+            # RACK-style tail: retransmit from the end of the SACKed area up to the recovery point
+            start = self.tail_start()
+            if seq_lt(start, self.high_rxt):
+                start = self.high_rxt
+            left = seq_diff(self.recover, start)
+            if left <= 0:
+                break
+            r = (start, left if left < mss else mss)
         seq, ln = r
         seg = self.retransmit_at(seq, ln, now_us)
         if seg is None:
-            return room
+            break
         out.append(seg)
         self.high_rxt = seq_add(seq, ln)
+        room -= ln
+        pipe += ln
+    return room
 
 
 def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Segment | None:
@@ -261,8 +332,8 @@ def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Se
     if off + n == total:
         flags |= PSH
     seg = self.make_segment(seq, flags, payload, now_us)
-    if self.in_recovery and seq == self.snd_una:
-        self.rtx_mark = (seq, self.snd_max)
+    if self.in_recovery and self.sack_ok:
+        self.rtx_list.append((seq, seq_add(seq, n), now_us))  # send order, for loss detection
     c = self.counters.values
     c["retransmits"] = c.get("retransmits", 0) + 1
     c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
@@ -331,7 +402,7 @@ def segmentize(
                     break
                 if idle and rwnd_room > n and n < (self.max_snd_wnd >> 1):
                     break  # limited by cwnd, not by the peer: wait for ACKs
-            else:
+            elif nxt == snd_max:  # cork and Nagle hold back new data only, never a retransmission
                 if self.cork and not self.fin_queued:
                     break  # TCP_CORK: hold the partial segment
                 if self.nagle and not idle:

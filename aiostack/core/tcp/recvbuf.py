@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+# How many recently changed ranges are remembered for SACK ordering (at most 4 blocks are ever sent).
+_RECENT = 8
+
 
 class ReceiveBuffer:
     __slots__ = (
@@ -37,7 +40,7 @@ class ReceiveBuffer:
         self.ooo_bytes = 0
         self.max_ranges = max_ranges
         self.max_bytes = max_bytes
-        self._recent: list[int] = []  # starts of ooo ranges, most recently changed first (RFC 2018 §4)
+        self._recent: list[int] = []  # starts of recently changed ranges, newest first (RFC 2018 §4)
 
     # --- in-order path ------------------------------------------------------------------------------
 
@@ -72,10 +75,17 @@ class ReceiveBuffer:
         """
         end = start + len(data)
         ooo = self.ooo
-        i = 0
         n = len(ooo)
-        while i < n and ooo[i][1] < start:
-            i += 1
+        # ranges are disjoint and sorted, so their ends are sorted too: find the first one ending at or
+        # after ``start`` (touching counts: adjacent ranges merge)
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if ooo[mid][1] < start:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo
         j = i
         while j < n and ooo[j][0] <= end:
             j += 1
@@ -100,7 +110,9 @@ class ReceiveBuffer:
                 break
         new_start = min(start, first[0])
         new_end = max(end, last[1])
-        old_bytes = sum(r[1] - r[0] for r in ooo[i:j])  # at most max_ranges entries, merge path only
+        old_bytes = 0
+        for k in range(i, j):
+            old_bytes += ooo[k][1] - ooo[k][0]
         if self.ooo_bytes - old_bytes + (new_end - new_start) > self.max_bytes:
             return False, None
         parts: list[Any] = []
@@ -125,16 +137,36 @@ class ReceiveBuffer:
         return False
 
     def sack_ranges(self, limit: int) -> list[tuple[int, int]]:
-        """Up to ``limit`` out-of-order ranges, the most recently changed first (RFC 2018 §4)."""
-        out = []
-        by_start = {r[0]: r[1] for r in self.ooo}
+        """Up to ``limit`` out-of-order ranges, the most recently changed first (RFC 2018 §4), then the
+        highest others."""
+        out: list[tuple[int, int]] = []
+        ooo = self.ooo
         for s in self._recent:
-            e = by_start.get(s)
-            if e is not None:
-                out.append((s, e))
+            r = self._find(s)
+            if r is not None:
+                out.append((r[0], r[1]))
                 if len(out) >= limit:
-                    break
+                    return out
+        k = len(ooo) - 1
+        while k >= 0 and len(out) < limit:
+            r = ooo[k]
+            if (r[0], r[1]) not in out:
+                out.append((r[0], r[1]))
+            k -= 1
         return out
+
+    def _find(self, start: int) -> list[Any] | None:
+        ooo = self.ooo
+        lo, hi = 0, len(ooo)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if ooo[mid][0] < start:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(ooo) and ooo[lo][0] == start:
+            return ooo[lo]
+        return None
 
     def clear_ooo(self) -> None:
         self.ooo.clear()
@@ -146,12 +178,12 @@ class ReceiveBuffer:
         if start in r:
             r.remove(start)
         r.insert(0, start)
+        if len(r) > _RECENT:
+            r.pop()
 
     def _forget(self, start: int) -> None:
-        try:
+        if start in self._recent:
             self._recent.remove(start)
-        except ValueError:
-            pass
 
     # --- application reads --------------------------------------------------------------------------
 

@@ -171,7 +171,9 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     self.inflation = 0
     self.dupacks = 0
     self.rtx_head = False
-    self.rtx_mark = None
+    self.rtx_list.clear()
+    self.rtx_again.clear()
+    self.rtx_again_bytes = 0
     self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged octet
     self.high_rxt = self.snd_una
     self.rtt_seq = None
