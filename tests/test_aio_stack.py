@@ -1,0 +1,321 @@
+"""The asyncio layer's own behaviour: errors as the kernel reports them, the driver's shape, closing,
+the socket table and counters, flow control into the receive window, a pair over the network simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from aio_suite.loops import TrackingSelectorLoop
+
+from aiostack import Stack
+from aiostack.config import DriverConfig, IpConfig, TcpConfig
+from aiostack.link.loopback import LoopbackPair
+from aiostack.link.netsim import Netsim
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST_TCP = TcpConfig(rto_initial_us=50_000, rto_min_us=20_000, max_syn_retransmits=2, max_retransmits=3)
+FAST_ARP = IpConfig(arp_retry_interval_us=50_000, arp_max_retries=2)
+
+
+class Blackhole:
+    """Wraps a device; while ``on``, frames sent are dropped (a cable pulled out)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.caps = inner.caps
+        self.mac = inner.mac
+        self.on = False
+        self.sent_batches = 0
+
+    def receive_batch(self, max_frames: int) -> list[Any]:
+        return self.inner.receive_batch(max_frames)
+
+    def send_batch(self, frames: Sequence[Any]) -> None:
+        self.sent_batches += 1
+        if not self.on:
+            self.inner.send_batch(frames)
+
+    def fileno(self) -> int | None:
+        return None
+
+    def set_wakeup(self, cb: Any) -> None:
+        self.inner.set_wakeup(cb)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _pair_with_blackhole(**kw: Any) -> tuple[Stack, Stack, Blackhole]:
+    link = LoopbackPair(mtu=1500)
+    hole = Blackhole(link.a)
+    a = Stack(name="a", **kw)
+    b = Stack(name="b", **kw)
+    a.add_device(hole, "198.18.0.1/24", name="eth0")
+    b.add_device(link.b, "198.18.0.2/24", name="eth0")
+    return a, b, hole
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+    except ConnectionError:
+        pass
+    writer.close()
+
+
+async def test_connect_timeout_is_timeout_error() -> None:
+    a, b, hole = _pair_with_blackhole(tcp_config=FAST_TCP)
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        r, w = await a.open_connection("198.18.0.2", 7)  # ARP is resolved now
+        w.close()
+        hole.on = True
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(a.open_connection("198.18.0.2", 7), 10)
+        srv.close()
+
+
+async def test_retransmission_timeout_is_timeout_error() -> None:
+    a, b, hole = _pair_with_blackhole(tcp_config=FAST_TCP)
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        writer.write(b"x")
+        assert await reader.readexactly(1) == b"x"
+        hole.on = True
+        writer.write(b"lost forever")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(), 20)
+        srv.close()
+
+
+async def test_unreachable_is_ehostunreach() -> None:
+    a, b = Stack.pair(ip_config=FAST_ARP)
+    async with a, b:
+        with pytest.raises(OSError) as info:
+            await asyncio.wait_for(a.open_connection("198.18.0.99", 80), 10)
+        assert info.value.errno == errno.EHOSTUNREACH
+
+
+async def test_no_route_is_enetunreach() -> None:
+    async with Stack() as s:
+        with pytest.raises(OSError) as info:
+            await s.open_connection("192.0.2.1", 80)
+        assert info.value.errno == errno.ENETUNREACH
+
+
+async def test_stack_close_aborts_and_leaves_nothing_scheduled() -> None:
+    a, b = Stack.pair()
+    await a.start()
+    await b.start()
+    srv = await b.start_server(_echo, "198.18.0.2", 7)
+    reader, writer = await a.open_connection("198.18.0.2", 7)
+    writer.write(b"hi")
+    assert await reader.readexactly(2) == b"hi"
+    await b.close()  # the server side goes away: the client is reset
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(reader.read(), 5)
+    assert not srv.is_serving()
+    await a.close()
+    assert a._driver is not None and a._driver._timer is None and b._driver is not None
+    assert not a.live_transports() and not b.live_transports()
+    await a.close()  # idempotent
+
+
+def test_nothing_pending_after_async_with() -> None:
+    loop = TrackingSelectorLoop()
+
+    async def main() -> None:
+        async with Stack() as s:
+            await s.start_server(_echo, "127.0.0.1", 7)
+            r, w = await s.open_connection("127.0.0.1", 7)
+            w.write(b"abc")
+            await r.readexactly(3)
+            # established connection and server left open: closing the stack handles them
+
+    loop.run_until_complete(main())
+    try:
+        assert loop.pending_timers() == []
+    finally:
+        loop.close()
+
+
+async def test_driver_one_timer_rearmed_only_when_deadline_moves() -> None:
+    a, b = Stack.pair()
+    async with a, b:
+        loop = asyncio.get_running_loop()
+        calls = []
+        real_call_at = loop.call_at
+
+        def counting_call_at(when: float, cb: Any, *args: Any, context: Any = None) -> Any:
+            calls.append(when)
+            return real_call_at(when, cb, *args, context=context)
+
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        loop.call_at = counting_call_at  # type: ignore[method-assign]
+        try:
+            driver = a._driver
+            assert driver is not None
+            for _ in range(20):  # idle: no deadline moves, so no re-arming
+                driver.flush()
+                await asyncio.sleep(0)
+            idle_calls = len(calls)
+            assert idle_calls <= 1
+            assert (driver._timer is None) == (a.host.poll_at() is None)
+            if driver._timer_at is not None:
+                assert driver._timer_at == a.host.poll_at()
+        finally:
+            del loop.call_at
+        writer.close()
+        srv.close()
+
+
+async def test_driver_coalesces_writes_into_one_flush() -> None:
+    a, b = Stack.pair()
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        await asyncio.sleep(0)
+        driver = a._driver
+        assert driver is not None
+        before = driver.flushes
+        for _ in range(100):
+            writer.write(b"z" * 10)
+        await asyncio.sleep(0)  # one loop iteration
+        assert driver.flushes - before == 1
+        assert await reader.readexactly(1000) == b"z" * 1000
+        writer.close()
+        srv.close()
+
+
+async def test_driver_caps_frames_per_callback() -> None:
+    cap = 4
+    a, b = Stack.pair(driver_config=DriverConfig(max_frames_per_callback=cap), mtu=1500)
+    async with a, b:
+        seen: list[int] = []
+        dev = b.devices[2]
+        real = dev.receive_batch
+
+        def spy(max_frames: int) -> list[Any]:
+            out = real(max_frames)
+            seen.append(len(out))
+            assert max_frames == cap
+            return out
+
+        dev.receive_batch = spy
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        payload = os.urandom(64 * 1460)
+        writer.write(payload)
+        assert await reader.readexactly(len(payload)) == payload
+        assert max(seen) == cap and seen.count(cap) > 1
+        writer.close()
+        srv.close()
+
+
+async def test_netstat_and_stats() -> None:
+    a, b = Stack.pair()
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        ut, _ = await b.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("198.18.0.2", 53))
+        writer.write(b"ping")
+        await reader.readexactly(4)
+        rows = b.netstat()
+        assert ("tcp", "198.18.0.2:7", "0.0.0.0:*", "LISTEN") in [r[:4] for r in rows]
+        est = [r for r in rows if r.state == "ESTABLISHED"]
+        assert len(est) == 1 and est[0].local == "198.18.0.2:7" and est[0].foreign.startswith("198.18.0.1:")
+        assert ("udp", "198.18.0.2:53", "0.0.0.0:*", "") in [r[:4] for r in rows]
+        sockname = writer.get_extra_info("sockname")
+        assert est[0].foreign == f"{sockname[0]}:{sockname[1]}"
+        stats = a.stats()
+        assert stats["tcp.segments_sent"] > 0 and stats["ip.packets_received"] > 0
+        assert all(isinstance(v, int) for v in stats.values())
+        info = writer.get_extra_info("tcp_info")
+        assert info["state"] == "ESTABLISHED" and info["snd_mss"] > 0
+        writer.close()
+        await asyncio.sleep(0.01)
+        states = {r.state for r in a.netstat() if r.proto == "tcp"}
+        assert states <= {"FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSED"}
+        ut.close()
+        srv.close()
+
+
+async def test_pause_reading_closes_the_receive_window() -> None:
+    a, b = Stack.pair(tcp_config=TcpConfig(recv_buffer_bytes=256 * 1024, send_buffer_bytes=256 * 1024))
+    async with a, b:
+        got: asyncio.Queue[Any] = asyncio.Queue()
+
+        class Slow(asyncio.Protocol):
+            def connection_made(self, transport: Any) -> None:
+                transport.pause_reading()
+                got.put_nowait(transport)
+
+            def data_received(self, data: bytes) -> None:
+                got.put_nowait(len(data))
+
+        srv = await b.create_server(Slow, "198.18.0.2", 7)
+        ct, cp = await a.create_connection(asyncio.Protocol, "198.18.0.2", 7)
+        st = await got.get()
+        ct.write(b"w" * (1 << 20))
+        for _ in range(200):
+            await asyncio.sleep(0.001)
+            if st.get_extra_info("tcp_info")["rcv_wnd"] == 0:
+                break
+        info = st.get_extra_info("tcp_info")
+        assert info["rcv_wnd"] == 0 and info["recv_buffer_bytes"] >= 256 * 1024 - 65536
+        assert ct.get_write_buffer_size() > 0  # the rest waits in the sender
+        st.resume_reading()
+        total = 0
+        while total < 1 << 20:
+            total += await asyncio.wait_for(got.get(), 10)
+        assert total == 1 << 20
+        ct.close()
+        st.close()
+        srv.close()
+
+
+async def test_transfer_over_netsim_with_loss() -> None:
+    sim = Netsim(latency_us=1000, rate_bps=200_000_000, loss=0.01, seed=7, mtu=1500)
+    a, b = Stack.pair(link=sim)
+    async with a, b:
+        digest: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            h = hashlib.sha256()
+            while data := await reader.read(65536):
+                h.update(data)
+            digest.set_result(h.digest())
+            writer.close()
+
+        srv = await b.start_server(sink, "198.18.0.2", 9)
+        reader, writer = await a.open_connection("198.18.0.2", 9)
+        payload = os.urandom(1 << 20)
+        writer.write(payload)
+        writer.write_eof()
+        assert await asyncio.wait_for(digest, 30) == hashlib.sha256(payload).digest()
+        assert a.stats().get("tcp.retransmits", 0) + a.stats().get("tcp.fast_retransmits", 0) > 0
+        writer.close()
+        srv.close()
+
+
+async def test_getaddrinfo_shapes() -> None:
+    async with Stack() as s:
+        infos = await s.getaddrinfo("127.0.0.1", "80")
+        assert {(ai[1], ai[4]) for ai in infos} == {
+            (socket.SOCK_STREAM, ("127.0.0.1", 80)), (socket.SOCK_DGRAM, ("127.0.0.1", 80)),
+            (socket.SOCK_RAW, ("127.0.0.1", 80))}
+        passive = await s.getaddrinfo(None, 0, flags=socket.AI_PASSIVE, type=socket.SOCK_STREAM)
+        assert passive[0][4] == ("0.0.0.0", 0)
+        with pytest.raises(socket.gaierror):
+            await s.getaddrinfo("::1", 80, family=socket.AF_INET6)
