@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_core_util import IP_A, IP_B, MAC_A, MAC_B, Net, frame_bytes, make_host, two_hosts
 
 from aiostack.config import IpConfig
@@ -219,3 +221,41 @@ def test_ip_receive_checks_counted() -> None:
     assert c["ip.drops.bad_total_length"] == 2 and c["eth.drops.not_our_mac"] == 1
     assert c["eth.drops.unknown_ethertype"] == 1 and c["ip.drops.truncated"] == 1 and c["eth.drops.truncated"] == 1
     assert c["udp.drops.bad_checksum"] == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=3000), st.integers(68, 1500), st.randoms(use_true_random=False))
+def test_fragment_reassemble_round_trip_any_mtu_any_order(payload: bytes, mtu: int, rnd) -> None:
+    frames = build_ipv4_frames(ETH, IP_A, IP_B, 17, 7, 64, False, payload, mtu)
+    assert frames is not None
+    if len(frames) == 1:
+        assert len(frames[0]) - 14 <= mtu and bytes(frames[0][34:]) == payload  # not fragmented at all
+        assert struct.unpack_from("!H", frames[0], 20)[0] == 0
+        return
+    rnd.shuffle(frames)
+    r = Reassembler(IpConfig(), Counters("ip"))
+    out = None
+    for f in frames:
+        assert len(f) - 14 <= mtu
+        total, _ident, ff = struct.unpack_from("!HHH", f, 16)
+        res = r.add(IP_A, IP_B, 17, 7, (ff & 0x1FFF) * 8, bool(ff & 0x2000), bytes(f[34:14 + total]),
+                    bytes(f[14:34]), 0)
+        if res is not None:
+            out = res
+    assert out == payload and len(r) == 0 and r.bytes_buffered == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 4), st.integers(0, 40), st.booleans()),
+                max_size=30))
+def test_reassembler_invariants_under_random_fragments(frags) -> None:
+    cfg = IpConfig(reassembly_max_datagrams=3, reassembly_max_bytes=400)
+    r = Reassembler(cfg, Counters("ip"))
+    for ident, off8, size, more in frags:
+        size = size * 8 if more else size
+        r.add(IP_A, IP_B, 17, ident, off8 * 8, more, b"d" * size, bytes(20), 0)
+        held = sum(p.received for p in r._parts.values())
+        assert r.bytes_buffered == held <= 400 and len(r) <= 3
+        for p in r._parts.values():
+            ends = [(s, e) for s, e, _d in p.pieces]
+            assert all(ends[i][1] <= ends[i + 1][0] for i in range(len(ends) - 1))  # never overlapping
