@@ -354,3 +354,27 @@ def test_timer_heap_stays_bounded_during_long_transfer() -> None:
     _l, cli, srv = open_pair(net, a, b)
     assert transfer(net, a, cli, srv, bytes(2_000_000)) == bytes(2_000_000)
     assert len(a._tcp_heap) <= 4 * len(a._tcp) + 65
+
+
+def test_checksum_verified_unless_offload_flags_say_otherwise() -> None:
+    from aiostack.wire.vnet import DATA_VALID
+
+    net, a, b = two_hosts()
+    _l, cli, srv = open_pair(net, a, b)
+    cli.send(b"abc")
+    a.notify(cli)
+    (_i, frame), = a.poll_egress(net.now)
+    bad = bytearray(frame_bytes(frame))
+    bad[50] ^= 0xFF  # TCP checksum
+    b.receive_frames(1, [bytes(bad)], net.now)
+    assert srv.read() == b"" and b.counters()["tcp.drops.bad_checksum"] == 1
+    b.receive_frames(1, [OffloadFrame(bytes(bad), DATA_VALID)], net.now)  # the device verified it
+    assert srv.read() == b"abc"
+    # A bad IP header checksum is caught even on offload frames.
+    cli.send(b"def")
+    a.notify(cli)
+    (_i, frame), = a.poll_egress(net.now)
+    bad = bytearray(frame_bytes(frame))
+    bad[24] ^= 0xFF
+    b.receive_frames(1, [OffloadFrame(bytes(bad), DATA_VALID)], net.now)
+    assert srv.read() == b"" and b.counters()["ip.drops.bad_checksum"] == 1
