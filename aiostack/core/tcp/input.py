@@ -498,7 +498,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     if not c.in_recovery and c.snd_una != c.snd_max and seq_ge(c.snd_una, c.recover):
         if c.dupacks >= DUPTHRESH or (
             sack_ok and c.scoreboard.sacked_bytes and c.scoreboard.is_lost(c.snd_una, mss)
-        ):
+        ) or (c.tlp_out and newly_sacked and acked <= 0):
+            # (the last case: RFC 8985 §7.4: the tail loss probe was SACKed while earlier data is still
+            # missing, so that data was lost: recover now instead of waiting for the RTO)
             _enter_recovery(c, now_us)
     return True
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiostack.core.tcp.segment import TS_OPTION_LEN, Segment
 from aiostack.core.tcp.state import SENDS_DATA, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED
-from aiostack.fastpath import seq_add, seq_diff, seq_gt, seq_le, seq_lt
+from aiostack.fastpath import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.wire.tcp import ACK, FIN, PSH, SYN
 
 if TYPE_CHECKING:
@@ -212,11 +212,18 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
         self.tlp_new = False
         if room < self.snd_mss:
             room = self.snd_mss
+    max0 = self.snd_max
+    n1 = len(out)
     self.send_new(now_us, out, max_segment_bytes, room)
     if self.in_recovery and self.sack_ok and len(out) > n0:
         sent = 0
         for k in range(n0, len(out)):
-            sent += len(out[k].payload)
+            seg = out[k]
+            n = len(seg.payload)
+            sent += n
+            if k >= n1 and n and seq_ge(seg.seq, max0):
+                # new data sent during recovery also gives time-order evidence (RFC 8985 RACK)
+                self.rtx_list.append((seg.seq, seq_add(seg.seq, n), now_us))
         self.prr_out += sent  # RFC 6937: prr_out counts all data sent during recovery
 
 
