@@ -69,6 +69,7 @@ class KernelApi:
 
 class Backend:
     name = ""
+    kernel_server = False  # the server side is the kernel (asyncio Server semantics of this Python)
     server_host = "127.0.0.1"
     client: Any
     server: Any
@@ -90,6 +91,7 @@ class Backend:
 
 class KernelBackend(Backend):
     name = "kernel"
+    kernel_server = True
 
     def __init__(self) -> None:
         self.client = self.server = KernelApi()
@@ -168,7 +170,102 @@ class LoopbackBackend(_AiostackBackend):
         self.client = self.server = s
 
 
-BACKENDS: dict[str, type[Backend]] = {"kernel": KernelBackend, "pair": PairBackend, "loopback": LoopbackBackend}
+class NsKernelApi:
+    """The kernel's sockets inside a network namespace (made there by a helper thread), under asyncio."""
+
+    def __init__(self, ns: Any) -> None:
+        self.ns = ns
+        self.sockets: list[socket.socket] = []
+
+    def _socket(self, kind: int, addr: tuple[str, int], backlog: int | None = None) -> socket.socket:
+        def make() -> socket.socket:
+            s = socket.socket(socket.AF_INET, kind)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(addr)
+            if backlog is not None:
+                s.listen(backlog)
+            s.setblocking(False)
+            return s
+
+        sock: socket.socket = self.ns.in_ns(make)
+        self.sockets.append(sock)
+        return sock
+
+    async def start_server(self, cb: Any, host: Any = None, port: Any = None, **kw: Any) -> Any:
+        sock = self._socket(socket.SOCK_STREAM, (host or "0.0.0.0", port or 0), kw.get("backlog", 100))
+        return await asyncio.start_server(cb, sock=sock, **kw)
+
+    async def create_server(self, factory: Any, host: Any = None, port: Any = None, **kw: Any) -> Any:
+        sock = self._socket(socket.SOCK_STREAM, (host or "0.0.0.0", port or 0), kw.get("backlog", 100))
+        return await asyncio.get_running_loop().create_server(factory, sock=sock, **kw)
+
+    async def create_datagram_endpoint(self, factory: Any, local_addr: Any = None, remote_addr: Any = None,
+                                       **kw: Any) -> Any:
+        sock = self._socket(socket.SOCK_DGRAM, local_addr or ("0.0.0.0", 0))
+        if remote_addr is not None:
+            sock.connect(remote_addr)
+        return await asyncio.get_running_loop().create_datagram_endpoint(factory, sock=sock, **kw)
+
+    def open_sockets(self) -> list[str]:
+        return [repr(s) for s in self.sockets if s.fileno() != -1]
+
+
+class TapBackend(_AiostackBackend):
+    """Client: an aiostack stack on a TAP device (198.18.0.2); server: the kernel (198.18.0.1) on the
+    TAP's other side, inside a network namespace this backend creates and deletes."""
+
+    name = "tap"
+    server_host = "198.18.0.1"
+    resolvable_name = "kernel.test"
+    kernel_server = True
+    offload = False
+
+    async def start(self) -> None:
+        from netns import NetNs
+
+        from aiostack import Stack
+
+        self.ns = NetNs().__enter__()
+        try:
+            tap = self.ns.tap("tap0", address="198.18.0.1/24", offload=self.offload)
+            stack = Stack(hosts={"kernel.test": "198.18.0.1"}, name="tap")
+            stack.add_device(tap, "198.18.0.2/24", name="tap0")
+            await stack.start()
+        except BaseException:
+            self.ns.close()
+            raise
+        self.stacks = [stack]
+        self.client = stack
+        self.server = NsKernelApi(self.ns)
+
+    def closed_port(self) -> int:
+        return 9  # nothing listens in the fresh namespace: RST / ICMP port unreachable
+
+    async def leftovers(self) -> list[str]:
+        out = await super().leftovers()
+        for _ in range(20):
+            left = self.server.open_sockets()
+            if not left:
+                break
+            await asyncio.sleep(0.005)
+        return out + left
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()
+        finally:
+            self.ns.close()
+
+
+class TapOffloadBackend(TapBackend):
+    """The same over a TAP in virtio-net offload mode (checksum offload, GSO super-frames)."""
+
+    name = "tap-offload"
+    offload = True
+
+
+BACKENDS: dict[str, type[Backend]] = {"kernel": KernelBackend, "pair": PairBackend, "loopback": LoopbackBackend,
+                                      "tap": TapBackend, "tap-offload": TapOffloadBackend}
 
 
 def aiostack_available() -> str | None:
@@ -176,7 +273,6 @@ def aiostack_available() -> str | None:
     try:
         import aiostack.core.host  # noqa: F401
         import aiostack.core.tcp.connection  # noqa: F401
-
         import aiostack.link.loopback  # noqa: F401
         from aiostack import Stack  # noqa: F401
     except ImportError as exc:

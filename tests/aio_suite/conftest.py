@@ -9,6 +9,7 @@ handler was called without the test taking the call (``exception_calls.take(...)
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -62,6 +63,8 @@ def backend_name(request: pytest.FixtureRequest) -> str:
         why = aiostack_available()
         if why:
             pytest.skip(why)
+    if name.startswith("tap") and not (os.geteuid() == 0 and os.path.exists("/dev/net/tun")):
+        pytest.skip("needs root and /dev/net/tun to create a network namespace and a TAP device")
     return name
 
 

@@ -93,9 +93,11 @@ async def _transfer(backend: Backend, total: int) -> None:
             drain = asyncio.ensure_future(writer.drain())
             done, _ = await asyncio.wait({drain}, timeout=0.2)
             if not done:
-                # The peer reads nothing: the drain stays pending however long we wait...
+                # (a receiver may still be growing its window: only a drain that stays pending counts)
                 done, _ = await asyncio.wait({drain}, timeout=0.3)
-                assert not done and transport.get_write_buffer_size() > 0
+            if not done:
+                # The peer reads nothing: the drain stays pending...
+                assert transport.get_write_buffer_size() > 0
                 blocked_at = sent
                 reading.set()  # ...and completes once the peer reads again.
                 await asyncio.wait_for(drain, 30)
@@ -215,7 +217,7 @@ async def test_server_close_and_wait_closed(backend: Backend) -> None:
 
 
 async def test_wait_closed_waits_for_clients(backend: Backend) -> None:
-    if backend.name == "kernel" and (sys.version_info < (3, 12) or "uvloop" in type(asyncio.get_running_loop()).__mro__[1].__module__):
+    if backend.kernel_server and (sys.version_info < (3, 12) or "uvloop" in repr(type(asyncio.get_running_loop()).__mro__)):
         pytest.skip("wait_closed waits for clients from Python 3.12 on (asyncio loop)")
     server = await backend.server.start_server(_echo_handler, backend.server_host, 0)
     port = server.sockets[0].getsockname()[1]
