@@ -283,3 +283,68 @@ def test_nagle_does_not_hold_back_a_retransmission() -> None:
     s.expect("P.", seq=s.l(1), payload=b"tiny")
     s.advance(RTO_MIN)
     s.expect("P.", seq=s.l(1), payload=b"tiny")  # RFC 9293 §3.7.4 governs new data only
+
+
+def test_lost_retransmission_is_detected_by_time_order_and_resent() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    L = s.l
+    s.conn.send(b"r" * (30 * MSS))
+    assert len(s.poll()) == 10  # S0..S9 at t=0; S0 will be lost (twice)
+
+    def seg(i: int) -> int:
+        return L(1 + i * MSS)
+
+    def sack(*blocks: tuple[int, int]) -> None:
+        s.inject(".", seq=s.r(1), ack=seg(0), sack_blocks=tuple((seg(a), seg(b)) for a, b in blocks))
+
+    s.advance(10_000)
+    sack((1, 4))  # three segments above S0: IsLost(S0), recovery (RFC 6675)
+    assert [x.seq for x in s.poll()] == [seg(0)]  # the fast retransmission of S0 at t=10 ms
+    assert s.conn.in_recovery
+    new: list[int] = []
+    for top in (6, 8, 10):  # more SACKs 5 ms later: PRR releases new data (S10, ...)
+        s.advance(2_000)
+        sack((1, top))
+        out = s.poll()
+        assert all(x.seq != seg(0) for x in out)
+        new += [x.seq for x in out]
+    assert new and new[0] == seg(10)
+    s.advance(20_000)
+    # the new segments (sent after the retransmission of S0) arrive; S0 does not: it was lost again
+    last = (new[-1] - seg(0)) // MSS + 1
+    sack((1, 10), (10, last))
+    out = s.poll()
+    assert seg(0) in [x.seq for x in out]  # sent a third time, without waiting for the RTO
+    assert s.conn.counters["lost_retransmits"] == 1
+    assert s.conn.counters["rto_expiries"] == 0
+    s.inject(".", seq=s.r(1), ack=seg(last))
+    assert not s.conn.in_recovery
+
+
+def test_prr_paces_recovery_sending() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"p" * (60 * MSS))
+    s.poll()
+    L = s.l
+    for i in range(1, 6):  # slow start: five ACKs of two segments each grow cwnd to 20 segments
+        s.inject(".", seq=s.r(1), ack=L(1 + 2 * i * MSS))
+        s.poll()
+    assert s.conn.cc.cwnd == 20 * MSS
+    assert s.conn.bytes_in_flight == 20 * MSS  # S10..S29 in flight; S10 is lost
+
+    def sack_to(top: int) -> None:
+        s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), sack_blocks=((L(1 + 11 * MSS), L(1 + top * MSS)),))
+
+    sack_to(14)  # three segments SACKed above S10: recovery
+    assert [x.seq for x in s.poll()] == [L(1 + 10 * MSS)]
+    assert s.conn.in_recovery
+    ssthresh = s.conn.cc.ssthresh
+    assert 13 * MSS <= ssthresh <= 15 * MSS  # CUBIC: 0.7 x FlightSize
+    sent = 0
+    for top in range(15, 21):  # six more segments delivered, one per ACK
+        sack_to(top)
+        sent += sum(len(x.payload) for x in s.poll())
+    # RFC 6937: while pipe > ssthresh, sending follows prr_delivered * ssthresh / RecoverFS - prr_out:
+    # ceil(6 x 14/20 segments) = 5 including the fast retransmission already sent, counted in bytes
+    # (whole segments only): 3 or 4 new segments, neither the six of plain ACK clocking nor zero
+    assert 3 * MSS <= sent <= 4 * MSS
