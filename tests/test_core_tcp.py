@@ -378,3 +378,51 @@ def test_checksum_verified_unless_offload_flags_say_otherwise() -> None:
     bad[24] ^= 0xFF
     b.receive_frames(1, [OffloadFrame(bytes(bad), DATA_VALID)], net.now)
     assert srv.read() == b"" and b.counters()["ip.drops.bad_checksum"] == 1
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.03])
+def test_receive_coalescing_of_batches_keeps_the_stream_intact(loss: float) -> None:
+    import random
+
+    net, a, b = two_hosts()
+    net.batch = True
+    _l, cli, srv = open_pair(net, a, b)
+    rng = random.Random(99)  # fixed seed: the run is reproducible
+    net.filter = lambda h, i, f: rng.random() >= loss
+    data = bytes(rng.getrandbits(8) for _ in range(400_000))
+    got = transfer(net, a, cli, srv, data)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    c = b.counters()
+    assert c["tcp.gro_merged"] > 50
+    assert c["tcp.segments_received"] >= 400_000 // cli.snd_mss
+
+
+def test_coalescing_stops_at_flags_gaps_and_other_connections() -> None:
+    net, a, b = two_hosts()
+    l1 = b.tcp_listen(0, 80, 4)
+    c1 = a.tcp_connect(IP_B, 80, now_us=0)
+    c2 = a.tcp_connect(IP_B, 80, now_us=0)
+    net.settle()
+    s1, s2 = l1.accept(), l1.accept()
+    assert s1 is not None and s2 is not None
+    by_port = {s1.remote_port: s1, s2.remote_port: s2}
+    c1.send(b"a" * 5000)
+    c2.send(b"b" * 3000)
+    c1.shutdown_write()
+    a.notify(c1)
+    a.notify(c2)
+    frames = [f for _i, f in a.poll_egress(net.now)]
+    assert len(frames) >= 7
+    # Interleave the two connections and drop one segment of the first to make a gap.
+    gap = frames[1]
+    batch = [f for f in frames if f is not gap]
+    b.receive_frames(1, batch, net.now)
+    r1 = by_port[c1.local_port]
+    r2 = by_port[c2.local_port]
+    assert r2.read() == b"b" * 3000
+    first = r1.read()
+    assert first == b"a" * len(first) and len(first) < 5000  # stops at the gap
+    b.receive_frames(1, [gap], net.now)
+    rest = r1.read()
+    assert len(first) + len(rest) == 5000
+    assert EofReceived() in events(r1)  # the FIN was not swallowed by coalescing

@@ -35,6 +35,7 @@ class Net:
         self.hosts: list[Host] = []
         self.sent: list[tuple[Host, int, Any]] = []  # every frame that left any host
         self.filter: Callable[[Host, int, Any], bool] | None = None  # False: drop the frame
+        self.batch = False  # True: each host's egress reaches each peer in one receive_frames call
 
     def add(self, host: Host) -> Host:
         if host not in self.hosts:
@@ -54,14 +55,21 @@ class Net:
     def step(self) -> int:
         moved = 0
         for h in list(self.hosts):
+            batches: dict[tuple[int, int], tuple[Host, int, list[Any]]] = {}
             for ifindex, frame in h.poll_egress(self.now):
                 self.sent.append((h, ifindex, frame))
                 moved += 1
                 if self.filter is not None and not self.filter(h, ifindex, frame):
                     continue
                 peer = self.links.get((id(h), ifindex))
-                if peer is not None:
+                if peer is None:
+                    continue
+                if self.batch:
+                    batches.setdefault((id(peer[0]), peer[1]), (peer[0], peer[1], []))[2].append(frame)
+                else:
                     peer[0].receive_frames(peer[1], [frame], self.now)
+            for host, ifindex, frames in batches.values():
+                host.receive_frames(ifindex, frames, self.now)
         return moved
 
     def settle(self, max_steps: int = 1000) -> None:

@@ -314,13 +314,20 @@ class Host(TcpIo):
                             and (lo or (src >> 24 != 127 and dst >> 24 != 127))
                             and checksum_partial(mv[ETH_LEN:34]) == 0xFFFF):
                         fast += 1
-                        receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us)
+                        receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us, True)
                         continue
+                if self._gro is not None:
+                    self._gro_flush(now_us)  # keep the arrival order across the two paths
                 self._receive_frame(iface, mv, offload, trusted, now_us)
             except Exception as exc:  # noqa: BLE001 - ingress must never raise on peer input
                 # Any MalformedPacket escaping a parser, or a bug on a corner of peer input: count it.
                 reason = getattr(exc, "reason", None) or "internal_error"
                 c_eth.drop(reason)
+        if self._gro is not None:
+            try:
+                self._gro_flush(now_us)
+            except Exception as exc:  # noqa: BLE001 - as above
+                c_eth.drop(getattr(exc, "reason", None) or "internal_error")
         if fast:
             c_eth.inc("frames_received", fast)
             self.c_ip.inc("packets_received", fast)

@@ -22,7 +22,7 @@ from aiostack.core.interface import Interface, format_ipv4, to_ip
 from aiostack.core.ipv4 import ETH_LEN
 from aiostack.core.ports import PortAllocator
 from aiostack.core.tcp.segment import Segment, make_rst_for
-from aiostack.core.tcp.state import SYN_RECEIVED
+from aiostack.core.tcp.state import ESTABLISHED, SYN_RECEIVED
 from aiostack.errors import AddressInUse, MalformedPacket
 from aiostack.fastpath import (
     checksum_partial,
@@ -39,6 +39,9 @@ PROTO_TCP = 6
 FLAG_DF = 0x4000
 IP_TCP_HEADERS = 40  # RFC 9293 §3.7.1: MSS = MTU - 20 (IP) - 20 (TCP)
 TCP_CSUM_OFFSET = 16
+GRO_MAX_BYTES = 65535 - 20 - 60  # a coalesced segment stays within what one IPv4 datagram could carry
+ACK = 0x10  # RFC 9293 §3.1 control bits
+PSH = 0x08
 
 _TCP = struct.Struct("!HHIIBBHHH")
 _OPT_MSS = struct.Struct("!BBH")
@@ -126,6 +129,20 @@ class _ConnRec:
         self.alive = True
 
 
+class _Held:
+    """A data segment being coalesced with the ones that follow it in the same receive batch."""
+
+    __slots__ = ("rec", "first", "parts", "next_seq", "nbytes", "flags")
+
+    def __init__(self, rec: _ConnRec, first: Segment, plen: int) -> None:
+        self.rec = rec
+        self.first = first
+        self.parts: list[Any] = [first.payload]
+        self.next_seq = (first.seq + plen) & 0xFFFFFFFF
+        self.nbytes = plen
+        self.flags = first.flags
+
+
 class TcpIo:
     """Mixed into ``Host``: the TCP 4-tuple and listener tables and the TCP frame path."""
 
@@ -157,6 +174,7 @@ class TcpIo:
         self._tcp_dirty: dict[int, _ConnRec] = {}
         self._tcp_heap: list[tuple[int, int, _ConnRec]] = []
         self._tcp_tick = itertools.count()
+        self._gro: _Held | None = None
 
     # --- user API -----------------------------------------------------------------------------------
 
@@ -337,7 +355,7 @@ class TcpIo:
     # --- ingress ------------------------------------------------------------------------------------
 
     def _receive_tcp(self, iface: Interface, src: int, dst: int, payload: memoryview, offload: bool,
-                     trusted: bool, now_us: int) -> None:
+                     trusted: bool, now_us: int, gro: bool = False) -> None:
         c = self.c_tcp
         n = len(payload)
         if n < 20:
@@ -355,6 +373,29 @@ class TcpIo:
         cv = c.values
         cv["segments_received"] = cv.get("segments_received", 0) + 1
         rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
+        held = self._gro
+        if gro and rec is not None and seg.flags & ~PSH == ACK and seg.payload and seg.mss is None \
+                and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks \
+                and rec.conn.state is ESTABLISHED:
+            # Receive coalescing (as Linux GRO): consecutive in-order data segments of one connection in
+            # one batch, with identical ACK, window and options, reach the engine as one segment.
+            plen = len(seg.payload)
+            if held is not None:
+                first = held.first
+                if (held.rec is rec and seg.seq == held.next_seq and seg.ack == first.ack
+                        and seg.window == first.window and seg.ts_val == first.ts_val
+                        and seg.ts_ecr == first.ts_ecr and held.nbytes + plen <= GRO_MAX_BYTES):
+                    held.parts.append(seg.payload)
+                    held.next_seq = (held.next_seq + plen) & 0xFFFFFFFF
+                    held.nbytes += plen
+                    held.flags |= seg.flags
+                    cv["gro_merged"] = cv.get("gro_merged", 0) + 1
+                    return
+                self._gro_flush(now_us)
+            self._gro = _Held(rec, seg, plen)
+            return
+        if held is not None:
+            self._gro_flush(now_us)
         if rec is not None:
             conn = rec.conn
             conn.receive_segment(seg, now_us)
@@ -391,6 +432,21 @@ class TcpIo:
             return
         c.inc("segments_to_closed_port")
         self._send_rst_for(seg, dst, src, now_us)
+
+    def _gro_flush(self, now_us: int) -> None:
+        """Hand the coalesced segment held back by ``_receive_tcp`` to its connection."""
+        held = self._gro
+        if held is None:
+            return
+        self._gro = None
+        seg = held.first
+        if len(held.parts) > 1:
+            seg.payload = b"".join(held.parts)
+            seg.flags = held.flags
+        rec = held.rec
+        if rec.alive:
+            rec.conn.receive_segment(seg, now_us)
+            self._touch(rec)
 
     def _send_rst_for(self, seg: Segment, local_ip: int, remote_ip: int, now_us: int) -> None:
         """RFC 9293 §3.10.7.1: a segment for no connection gets a RST (never a RST for a RST)."""
