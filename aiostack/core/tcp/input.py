@@ -37,7 +37,6 @@ from aiostack.wire.tcp import ACK, FIN, PSH, RST, SYN
 if TYPE_CHECKING:
     from aiostack.core.tcp.connection import TcpConnection
 
-_MASK32 = 0xFFFFFFFF
 DUPTHRESH = 3  # RFC 5681 §3.2 / RFC 6675 §2
 PAWS_IDLE_US = 24 * 24 * 3600 * 1_000_000  # RFC 7323 §5.5: TS.Recent invalid after 24 days idle
 
@@ -410,8 +409,8 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         elif c.karn_blocked and c.ts_ok and seg.ts_ecr and seq_ge(seg.ts_ecr, c.rtx_ts):
             # the echo must come from a segment sent no earlier than the last retransmission, else the
             # ACK may answer the original transmission and the sample would be ambiguous (RFC 3522 §2)
-            d = (c.ts_now(now_us) - seg.ts_ecr) & _MASK32
-            if d < 0x7FFFFFFF:
+            d = seq_diff(c.ts_now(now_us), seg.ts_ecr)  # RFC 7323 §5.2: timestamps compare mod 2**32
+            if d >= 0:
                 rtt_us = d * 1000 if d else 500  # RFC 7323 §4.1 / appendix G: 1 ms clock
         if rtt_us is not None:
             c.rtt.on_sample(rtt_us)

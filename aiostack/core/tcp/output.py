@@ -428,7 +428,7 @@ def segmentize(
             seg.ts_val = tmpl.ts_val
             seg.ts_ecr = tmpl.ts_ecr
             out.append(seg)
-            self.snd_nxt = self.snd_max = (nxt + n) & 0xFFFFFFFF
+            self.snd_nxt = self.snd_max = seq_add(nxt, n)
             new_bytes += n
         else:
             tmpl = self.emit_data(now_us, out, nxt, off, n, flags, tmpl)

@@ -15,6 +15,7 @@ import struct
 from typing import Any
 
 from aiostack.errors import MalformedPacket
+from aiostack.fastpath import seq_add
 from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpRepr, parse_options
 
 Payload = Any  # bytes | memoryview (kept as Any: memoryview slices must not be copied)
@@ -180,4 +181,4 @@ def make_rst_for(seg: Segment) -> Segment | None:
     if f & ACK:
         return Segment(seg.dst_port, seg.src_port, seg.ack, 0, RST, 0)
     n = len(seg.payload) + (1 if f & SYN else 0) + (1 if f & FIN else 0)
-    return Segment(seg.dst_port, seg.src_port, 0, (seg.seq + n) & 0xFFFFFFFF, RST | ACK, 0)
+    return Segment(seg.dst_port, seg.src_port, 0, seq_add(seg.seq, n), RST | ACK, 0)
