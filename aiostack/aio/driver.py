@@ -50,6 +50,8 @@ class Driver:
         self._ports: dict[int, _Port] = {}
         self._virtual: list[_Port] = []
         self._scheduled = False
+        self._flushing = False
+        self._timer_fired = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._closed = False
@@ -87,8 +89,9 @@ class Driver:
 
     # -- the flush ----------------------------------------------------------------------------------------
     def kick(self) -> None:
-        """Ask for one flush in this loop iteration (coalesced)."""
-        if not self._scheduled and not self._closed:
+        """Ask for one flush in this loop iteration (coalesced). Inside a flush nothing is needed: its
+        egress step still comes and polls whatever the callbacks changed."""
+        if not self._scheduled and not self._closed and not self._flushing:
             self._scheduled = True
             self.loop.call_soon(self._flush)
 
@@ -104,29 +107,39 @@ class Driver:
         host = self.host
         now = self.now_us()
         cap = self.config.max_frames_per_callback
-        for port in self._virtual:
-            port.device.advance(now)
-        for port in self._ports.values():
-            if port.pending:
-                port.pending = False
-                frames = port.device.receive_batch(cap)
-                if frames:
-                    host.receive_frames(port.ifindex, frames, now)
-                    if len(frames) >= cap:
-                        port.pending = True  # more may be queued: come back next iteration
-                        self.kick()
-        deadline = host.poll_at()
-        if deadline is not None and deadline <= now:
-            host.handle_timer(now)
-        self._after_ingress()
-        ready = host.pop_ready()
-        if ready:
-            self._dispatch(ready)
-        self._egress(now)
-        ready = host.pop_ready()
-        if ready:
-            self._dispatch(ready)
+        more = False
+        self._flushing = True
+        try:
+            for port in self._virtual:
+                port.device.advance(now)
+            for port in self._ports.values():
+                if port.pending:
+                    port.pending = False
+                    frames = port.device.receive_batch(cap)
+                    if frames:
+                        host.receive_frames(port.ifindex, frames, now)
+                        if len(frames) >= cap:
+                            port.pending = more = True  # more may be queued: come back next iteration
+            # The armed deadline is the host's earliest as of the last flush (user calls in between
+            # only add later ones); a timer that is due runs now rather than one iteration later.
+            at = self._timer_at
+            if at is not None and (at <= now or self._timer_fired):
+                # the loop may run a timer up to its clock resolution early: it is due all the same
+                host.handle_timer(at if at > now else now)
+            self._timer_fired = False
+            self._after_ingress()
+            ready = host.pop_ready()
+            if ready:
+                self._dispatch(ready)
             self._egress(now)
+            ready = host.pop_ready()
+            if ready:
+                self._dispatch(ready)
+                self._egress(now)
+        finally:
+            self._flushing = False
+        if more:
+            self.kick()
         self._arm()
 
     def _egress(self, now: int) -> None:
@@ -156,7 +169,7 @@ class Driver:
             t = port.device.poll_at()
             if t is not None and (at is None or t < at):
                 at = t
-        if at == self._timer_at:
+        if at == self._timer_at and (self._timer is not None or at is None):
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -167,8 +180,8 @@ class Driver:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._timer_at = None
         if not self._closed:
+            self._timer_fired = True
             self.flush()
 
     # -- shutdown -----------------------------------------------------------------------------------------
