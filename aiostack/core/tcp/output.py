@@ -141,7 +141,8 @@ def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None 
     if self.ack_now and st in SYNCHRONIZED:
         out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
     if out:
-        self.counters.inc("segments_out", len(out))
+        cv = self.counters.values
+        cv["segments_out"] = cv.get("segments_out", 0) + len(out)
     return out
 
 
@@ -177,6 +178,12 @@ def syn_segment(self: TcpConnection, now_us: int) -> Segment:
 
 def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_bytes: int | None) -> None:
     """Retransmissions first (fast retransmit, SACK recovery), then new data (RFC 9293 §3.8.6)."""
+    sb = self.sendbuf
+    if (
+        not (self.rtx_head or self.rtx_tail or self.in_recovery or self.fin_queued)
+        and sb.end - sb.base <= seq_diff(self.snd_nxt, self.buf_seq)
+    ):
+        return  # nothing to send or resend (the common case on a receiver)
     if (self.snd_una == self.snd_max and self.last_send_us is not None
             and now_us - self.last_send_us > self.rtt.rto_us and not self.in_recovery):
         # RFC 5681 §4.1: after an idle period longer than the RTO, restart from the initial window
