@@ -100,3 +100,65 @@ def test_loop_factory(use_uvloop: bool) -> None:
         pytest.importorskip("uvloop")
     with asyncio.Runner(loop_factory=aiostack.loop_factory(use_uvloop=use_uvloop)) as runner:
         _check(runner.run(plain_asyncio_program()))
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
+def test_event_loop_policy(use_uvloop: bool) -> None:
+    why = aiostack_available()
+    if why:
+        pytest.skip(why)
+    import aiostack
+
+    if use_uvloop:
+        pytest.importorskip("uvloop")
+    old = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(aiostack.EventLoopPolicy(use_uvloop=use_uvloop))
+    try:
+        result = asyncio.run(plain_asyncio_program())
+    finally:
+        asyncio.set_event_loop_policy(old)
+    _check(result)
+    assert result["socket_type"] == "TcpSocket"
+
+
+@pytest.mark.timeout(60)
+def test_dropin_start_tls_on_uvloop() -> None:
+    """StreamWriter.start_tls on aiostack's uvloop-based loop (plain uvloop refuses foreign transports)."""
+    why = aiostack_available()
+    if why:
+        pytest.skip(why)
+    trustme = pytest.importorskip("trustme")
+    pytest.importorskip("uvloop")
+    import ssl
+
+    import aiostack
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("aiostack.test").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    async def main() -> bytes:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readline()
+            writer.write(b"GO\n")
+            await writer.drain()
+            await writer.start_tls(server_ctx)
+            writer.write(b"secret:" + await reader.readline())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"STARTTLS\n")
+        await reader.readline()
+        await writer.start_tls(client_ctx, server_hostname="aiostack.test")
+        writer.write(b"x\n")
+        line = await reader.readline()
+        writer.close()
+        server.close()
+        return line
+
+    assert aiostack.run(main(), use_uvloop=True) == b"secret:x\n"
