@@ -70,3 +70,30 @@ def test_serve_refuses_addresses_outside_the_benchmark_range() -> None:
 
     with pytest.raises(SystemExit, match="outside"):
         main(["serve", "echo", "--tap", "tapx", "--address", "10.0.0.2/24"])
+
+
+async def test_stack_on_tap_helper() -> None:
+    """``Stack.on_tap``: a stack on a TAP device created inside a namespace; the kernel dials in."""
+    import asyncio
+
+    from aiostack import Stack
+
+    with NetNs() as ns:
+        for offload in (False, True):
+            name = "tapo" if offload else "tapp"
+            stack = Stack.on_tap(name, "198.18.0.2/24", offload=offload, netns=ns.path)
+            ns.ip("addr", "add", "198.18.0.1/24", "dev", name)
+            ns.ip("link", "set", "dev", name, "up")
+            async with stack:
+                async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                    while data := await reader.read(65536):
+                        writer.write(data)
+                    writer.close()
+
+                server = await stack.start_server(echo, "198.18.0.2", 7)
+                c = ns.python(CLIENT, "7", "echo", text=True)
+                loop = asyncio.get_running_loop()
+                out, err = await loop.run_in_executor(None, c.communicate, None, 30)
+                assert c.returncode == 0 and "ECHO-OK" in out, err
+                server.close()
+
