@@ -265,3 +265,90 @@ def test_cubic_app_limited_time_excluded() -> None:
     assert cc.cwnd == cw
     cc.on_ack(MSS, cc.cwnd - MSS, 100_000, 4_000_000)
     assert cc.epoch_start_us == 3_000_000  # shifted by the 3 s without use of the window
+
+
+# --- HyStart++ (RFC 9406) ---------------------------------------------------------------------------
+
+
+class Sender:
+    """A window-limited sender ACKed one MSS at a time, rounds of one cwnd each."""
+
+    def __init__(self, cc: CongestionControl) -> None:
+        self.cc = cc
+        self.una = 0
+        self.nxt = cc.cwnd // cc.mss * cc.mss
+        self.now = 0
+
+    def round(self, rtt_us: int, sample_every: int = 1) -> None:
+        end = self.nxt
+        i = 0
+        while self.una < end:
+            self.una += self.cc.mss
+            self.now += 100
+            i += 1
+            rtt = rtt_us if i % sample_every == 0 else None
+            self.cc.on_ack(self.cc.mss, self.nxt - self.una, rtt, self.now)
+            self.nxt = self.una + self.cc.cwnd // self.cc.mss * self.cc.mss  # refill: whole segments
+
+
+@pytest.mark.parametrize("name", ["newreno", "cubic"])
+def test_hystart_constant_rtt_keeps_slow_start(name: str) -> None:
+    s = Sender(congestion.create(name, MSS, CFG, 0))
+    for _ in range(5):
+        s.round(20_000)
+    assert s.cc.hystart is not None and not s.cc.hystart.in_css
+    assert s.cc.cwnd == 10 * MSS * 2**5  # doubling per round: 10 -> 320 segments
+    assert s.cc.ssthresh == SSTHRESH_INFINITE
+
+
+@pytest.mark.parametrize("name", ["newreno", "cubic"])
+def test_hystart_delay_increase_enters_css_then_avoidance(name: str) -> None:
+    s = Sender(congestion.create(name, MSS, CFG, 0))
+    s.round(20_000)
+    s.round(20_000)
+    before = s.cc.cwnd  # 40 segments
+    s.round(23_000)  # +3 ms < max(4 ms, 20/8 ms): still slow start
+    assert not s.cc.hystart.in_css
+    assert s.cc.cwnd == 2 * before
+    s.round(28_000)  # last round's minimum 23 ms; 28 >= 23 + 4: CSS after the 8th sample
+    hs = s.cc.hystart
+    assert hs is not None and hs.in_css and hs.css_baseline_min_rtt == 28_000
+    # round 4 starts at 80 segments: 7 ACKs at full slow-start growth, the 8th detects the delay and it
+    # and the other 72 grow by a quarter (RFC 9406 CSS_GROWTH_DIVISOR = 4)
+    assert s.cc.cwnd == 80 * MSS + 7 * MSS + 73 * MSS // 4
+    for _ in range(4):
+        s.round(28_000)
+        assert s.cc.ssthresh == SSTHRESH_INFINITE
+    s.round(28_000)  # the fifth CSS round begins: ssthresh = cwnd, congestion avoidance
+    assert s.cc.hystart is None
+    assert s.cc.ssthresh <= s.cc.cwnd
+    assert not s.cc.in_slow_start
+
+
+def test_hystart_spurious_delay_resumes_slow_start() -> None:
+    s = Sender(NewReno(MSS, CFG, 0))
+    s.round(20_000)
+    s.round(30_000)
+    assert s.cc.hystart.in_css
+    s.round(21_000)  # below the CSS baseline: back to slow start
+    assert not s.cc.hystart.in_css
+    c = s.cc.cwnd
+    s.round(21_000)
+    assert s.cc.cwnd == 2 * c
+
+
+def test_hystart_needs_eight_samples_per_round() -> None:
+    s = Sender(NewReno(MSS, CFG, 0))
+    s.round(20_000, sample_every=5)  # 10 ACKs, 2 samples
+    s.round(40_000, sample_every=5)  # 20 ACKs, 4 samples: not enough evidence
+    assert not s.cc.hystart.in_css
+    assert s.cc.cwnd == 40 * MSS
+
+
+def test_hystart_only_in_the_initial_slow_start() -> None:
+    cc = Cubic(MSS, CFG, 0)
+    cc.on_enter_recovery(10 * MSS, 0)
+    assert cc.hystart is None
+    cc2 = NewReno(MSS, CFG, 0)
+    cc2.on_rto(10 * MSS, 0)
+    assert cc2.hystart is None

@@ -3,7 +3,7 @@
 Read first: RFC 5681 (slow start, congestion avoidance, ssthresh on loss, §4.1 restart after idle),
 RFC 3465 (Appropriate Byte Counting, L = 2*SMSS), RFC 6928 (initial window of 10 segments), RFC 6582
 (NewReno recovery, §3.2 step 3 on leaving recovery), RFC 7661 §4.3 / RFC 9438 §5.8 (do not grow cwnd
-while the sender is not using it).
+while the sender is not using it), RFC 9406 (HyStart++ in the initial slow start, ``hystart.py``).
 
 Windows are in bytes. The engine calls (all cheap, they run per ACK):
 
@@ -21,6 +21,7 @@ Windows are in bytes. The engine calls (all cheap, they run per ACK):
 from __future__ import annotations
 
 from aiostack.config import TcpConfig
+from aiostack.core.tcp.congestion.hystart import CSS_GROWTH_DIVISOR, EXIT, HyStartPlusPlus
 
 # RFC 5681 §3.1: ssthresh "MAY be arbitrarily high" initially; 2**31 - 1 bytes stands for infinity.
 SSTHRESH_INFINITE = 2**31 - 1
@@ -31,8 +32,11 @@ class CongestionControl:
     ``_congestion_avoidance`` and ``_ssthresh_on_loss`` (and may hook the events)."""
 
     name = "base"
+    # RFC 9406: HyStart++ during the initial slow start (it needs RTT samples with the ACKs).
+    use_hystart = True
 
     __slots__ = (
+        "hystart",
         "mss",
         "cwnd",
         "ssthresh",
@@ -58,6 +62,7 @@ class CongestionControl:
         self._ca_acked = 0  # RFC 3465 §2.1: bytes acknowledged since the last 1-MSS increase in CA
         self._abc_limit = 2 * mss  # RFC 3465 §2.2: L = 2*SMSS
         self._rto_streak = 0  # consecutive RTOs without an ACK of new data in between
+        self.hystart: HyStartPlusPlus | None = HyStartPlusPlus() if self.use_hystart else None
 
     # --- queries -------------------------------------------------------------------------------------
     @property
@@ -92,6 +97,18 @@ class CongestionControl:
             # ssthresh spill over into congestion avoidance (as Linux tcp_slow_start does).
             limit = self._abc_limit
             inc = acked_bytes if acked_bytes < limit else limit
+            hs = self.hystart
+            if hs is not None:
+                r = hs.on_ack(acked_bytes, bytes_in_flight, rtt_us)
+                if r == CSS_GROWTH_DIVISOR:
+                    inc //= CSS_GROWTH_DIVISOR  # RFC 9406 §4.2: Conservative Slow Start
+                elif r == EXIT:
+                    # RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, ssthresh = cwnd: avoidance
+                    self.hystart = None
+                    self.ssthresh = cwnd
+                    self._on_enter_ca(now_us)
+                    self._congestion_avoidance(acked_bytes, now_us)
+                    return
             if cwnd + inc <= ssthresh:
                 self.cwnd = cwnd + inc
                 return
@@ -109,6 +126,7 @@ class CongestionControl:
         self.cwnd = self.ssthresh
         self._ca_acked = 0
         self.in_recovery = True
+        self.hystart = None  # RFC 9406 §4.4: only the initial slow start
 
     def on_exit_recovery(self, now_us: int) -> None:
         """RFC 6582 §3.2 step 3 (full acknowledgment), option 2: set cwnd to ssthresh (deflate)."""
@@ -125,6 +143,7 @@ class CongestionControl:
             # constant (only the first expiry of a streak recomputes it).
             self.ssthresh = self._ssthresh_on_loss(bytes_in_flight, now_us)
         self._rto_streak += 1
+        self.hystart = None  # RFC 9406 §4.4: not for slow start after a timeout
         self.cwnd = self.mss
         self._ca_acked = 0
         self.in_recovery = False
