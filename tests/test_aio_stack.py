@@ -319,3 +319,41 @@ async def test_getaddrinfo_shapes() -> None:
         assert passive[0][4] == ("0.0.0.0", 0)
         with pytest.raises(socket.gaierror):
             await s.getaddrinfo("::1", 80, family=socket.AF_INET6)
+
+
+async def test_local_addr_and_wildcard_listener() -> None:
+    a, b = Stack.pair()
+    async with a, b:
+        srv = await b.start_server(_echo, None, 8000)  # every address, as host=None does on the kernel
+        assert srv.sockets[0].getsockname() == ("0.0.0.0", 8000)
+        assert ("tcp", "0.0.0.0:8000", "0.0.0.0:*", "LISTEN") in [r[:4] for r in b.netstat()]
+        reader, writer = await a.open_connection("198.18.0.2", 8000, local_addr=("198.18.0.1", 40000))
+        assert writer.get_extra_info("sockname") == ("198.18.0.1", 40000)
+        writer.write(b"via wildcard")
+        assert await reader.readexactly(12) == b"via wildcard"
+        # the same stack reaches its own address over its loopback interface
+        r2, w2 = await b.open_connection("198.18.0.2", 8000)
+        w2.write(b"self")
+        assert await r2.readexactly(4) == b"self"
+        w2.close()
+        writer.close()
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_user_timeout_is_timeout_error() -> None:
+    a, b, hole = _pair_with_blackhole(tcp_config=TcpConfig(rto_min_us=20_000, rto_initial_us=50_000))
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 300)  # milliseconds
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 300
+        hole.on = True
+        writer.write(b"never acknowledged")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(), 20)
+        assert loop.time() - t0 < 10  # the user timeout, not 15 retransmissions with backoff
+        srv.close()
