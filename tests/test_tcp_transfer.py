@@ -229,16 +229,8 @@ def _drop_first_data(side_name: str):
     return drop, dropped
 
 
-NAGLE_RTX_BUG = pytest.mark.xfail(
-    reason="engine: output.segmentize applies Nagle to the retransmission of a sub-MSS tail after an RTO "
-    "(idle is computed against snd_max); fix: hold only new data, `if self.nagle and not idle and "
-    "nxt == snd_max`",
-    strict=False,
-)
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("nagle", [False, pytest.param(True, marks=NAGLE_RTX_BUG)])
+@pytest.mark.parametrize("nagle", [False, True])
 @pytest.mark.parametrize("sack", [False, True])
 def test_lost_small_tail_is_retransmitted(nagle: bool, sack: bool) -> None:
     """The only data segment (smaller than the MSS) is lost: the RTO (or a tail loss probe) must resend
