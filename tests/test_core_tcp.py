@@ -426,3 +426,26 @@ def test_coalescing_stops_at_flags_gaps_and_other_connections() -> None:
     rest = r1.read()
     assert len(first) + len(rest) == 5000
     assert EofReceived() in events(r1)  # the FIN was not swallowed by coalescing
+
+
+def test_software_gso_cuts_like_tcp_gso_segment() -> None:
+    from aiostack.core.tcpio import _soft_gso
+
+    pieces = _soft_gso(0xFFFFFFC0, 0x10 | 0x08 | 0x01 | 0x80, bytes(range(250)), 250, 100)
+    assert [(s, f, bytes(p), n) for s, f, p, n in pieces] == [
+        (0xFFFFFFC0, 0x10 | 0x80, bytes(range(100)), 100),  # CWR only on the first
+        (36, 0x10, bytes(range(100, 200)), 100),  # sequence numbers wrap modulo 2**32
+        (136, 0x10 | 0x08 | 0x01, bytes(range(200, 250)), 50),  # PSH and FIN only on the last
+    ]
+
+
+def test_plain_mtu_frames_never_exceed_mss_and_psh_only_ends_a_burst() -> None:
+    net, a, b = two_hosts()
+    _l, cli, srv = open_pair(net, a, b)
+    net.sent.clear()
+    assert transfer(net, a, cli, srv, bytes(100_000)) == bytes(100_000)
+    data = [frame_bytes(f) for h, _i, f in net.sent if h is a and len(frame_bytes(f)) > 66]
+    assert data and all(len(f) - 14 <= 1500 for f in data)
+    assert all(len(f) - 66 <= cli.snd_mss for f in data)
+    psh = [f for f in data if f[47] & 0x08]
+    assert 0 < len(psh) < len(data)

@@ -40,8 +40,11 @@ FLAG_DF = 0x4000
 IP_TCP_HEADERS = 40  # RFC 9293 §3.7.1: MSS = MTU - 20 (IP) - 20 (TCP)
 TCP_CSUM_OFFSET = 16
 GRO_MAX_BYTES = 65535 - 20 - 60  # a coalesced segment stays within what one IPv4 datagram could carry
-ACK = 0x10  # RFC 9293 §3.1 control bits
+FIN = 0x01  # RFC 9293 §3.1 control bits
 PSH = 0x08
+ACK = 0x10
+CWR = 0x80
+SOFT_GSO_BYTES = 65535 - 20 - 60  # super-segments asked from the engine when the device has no GSO
 
 _TCP = struct.Struct("!HHIIBBHHH")
 _OPT_MSS = struct.Struct("!BBH")
@@ -507,7 +510,8 @@ class TcpIo:
             # GSO: payload up to the device's largest IP packet minus IP and (worst case) TCP headers.
             segs = conn.poll_egress(now_us, gso - 20 - 60)
         else:
-            segs = conn.poll_egress(now_us)
+            # Software GSO: the engine builds super-segments, the host cuts them (cheaper per segment).
+            segs = conn.poll_egress(now_us, SOFT_GSO_BYTES)
         if segs:
             sent = self._send_segments(iface, rec.next_hop, conn.local_ip, conn.remote_ip, segs, conn,
                                        conn.snd_mss, now_us)
@@ -543,39 +547,58 @@ class TcpIo:
             else:
                 hl = 20 + _options_len(seg)
                 simple = False
-            tcp_len = hl + plen
-            total = 20 + tcp_len
             # Headers first, then the payload appended: one allocation and one copy, no zero-fill of the
             # payload area (faster than slice assignment from a memoryview).
-            frame = bytearray(34 + hl)
-            frame[0:14] = eth
-            # RFC 1191 §3: TCP segments carry DF so that path MTU discovery works.
-            pack_ipv4(frame, ETH_LEN, 0, total, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
-            ident = (ident + 1) & 0xFFFF
-            tcp_pack(frame, 34, seg.src_port, seg.dst_port, seg.seq, seg.ack, hl << 2, seg.flags, seg.window,
-                     0, 0)
+            hdr = bytearray(34 + hl)
+            hdr[0:14] = eth
             if not simple:
-                _write_options(frame, 54, seg)
+                _write_options(hdr, 54, seg)
             elif ts_val is not None:
-                _OPT_TS.pack_into(frame, 54, 1, 1, 8, 10, ts_val, seg.ts_ecr or 0)
-            if plen:
-                frame += payload
-            phs = phs0 + tcp_len
+                _OPT_TS.pack_into(hdr, 54, 1, 1, 8, 10, ts_val, seg.ts_ecr or 0)
+            sport = seg.src_port
+            dport = seg.dst_port
+            ack = seg.ack
+            window = seg.window
             item: Any
             if offload:
+                total = 20 + hl + plen
+                pack_ipv4(hdr, ETH_LEN, 0, total, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
+                ident = (ident + 1) & 0xFFFF
+                tcp_pack(hdr, 34, sport, dport, seg.seq, ack, hl << 2, seg.flags, window, 0, 0)
+                if plen:
+                    hdr += payload
+                phs = phs0 + hl + plen
                 # virtio NEEDS_CSUM: the checksum field holds the pseudo-header sum, the device completes it.
-                csum_pack(frame, 34 + TCP_CSUM_OFFSET, (phs & 0xFFFF) + (phs >> 16))
+                csum_pack(hdr, 34 + TCP_CSUM_OFFSET, (phs & 0xFFFF) + (phs >> 16))
                 gso_size = mss if (mss and plen > mss) else 0
-                item = _offload_frame(frame, hl, gso_size)
+                item = _offload_frame(hdr, hl, gso_size)
                 count += (plen + gso_size - 1) // gso_size if gso_size else 1
+                if mac is None:
+                    self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
+                else:
+                    out.append((ifindex, item))
+                continue
+            if plen <= mss or not mss:
+                chunks: Any = ((seg.seq, seg.flags, payload, plen),)
             else:
-                csum_pack(frame, 34 + TCP_CSUM_OFFSET, ~checksum_partial(memoryview(frame)[34:], phs) & 0xFFFF)
-                item = frame
+                chunks = _soft_gso(seg.seq, seg.flags, payload, plen, mss)
+            one = len(chunks) == 1 if isinstance(chunks, tuple) else False
+            for cseq, cflags, cpay, clen in chunks:
+                frame = hdr if one else bytearray(hdr)
+                tcp_len = hl + clen
+                # RFC 1191 §3: TCP segments carry DF so that path MTU discovery works.
+                pack_ipv4(frame, ETH_LEN, 0, 20 + tcp_len, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
+                ident = (ident + 1) & 0xFFFF
+                tcp_pack(frame, 34, sport, dport, cseq, ack, hl << 2, cflags, window, 0, 0)
+                if clen:
+                    frame += cpay
+                csum_pack(frame, 34 + TCP_CSUM_OFFSET,
+                          ~checksum_partial(memoryview(frame)[34:], phs0 + tcp_len) & 0xFFFF)
                 count += 1
-            if mac is None:
-                self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
-            else:
-                out.append((ifindex, item))
+                if mac is None:
+                    self._arp.enqueue(ifindex, iface.ip, next_hop, frame, owner, now_us)
+                else:
+                    out.append((ifindex, frame))
         self._ident = ident
         return count
 
@@ -586,6 +609,24 @@ class TcpIo:
         groups.extend(rec.conn.counters for rec in self._tcp.values())
         groups.extend(listener.counters for listener in self._listeners.values())
         return groups
+
+
+def _soft_gso(seq: int, flags: int, payload: Any, plen: int, mss: int) -> list[tuple[int, int, Any, int]]:
+    """Cut a super-segment into MSS-sized segments, as Linux tcp_gso_segment does in software: FIN and PSH
+    only on the last piece, CWR only on the first (RFC 3168 §6.1.2)."""
+    mv = memoryview(payload)
+    out = []
+    off = 0
+    while off < plen:
+        n = plen - off if plen - off < mss else mss
+        f = flags
+        if off:
+            f &= ~CWR
+        if off + n < plen:
+            f &= ~(FIN | PSH)
+        out.append(((seq + off) & 0xFFFFFFFF, f, mv[off:off + n], n))
+        off += n
+    return out
 
 
 def _offload_frame(frame: bytearray, tcp_header_len: int, gso_size: int) -> OffloadFrame:
