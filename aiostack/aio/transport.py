@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from aiostack.aio.stack import Stack
 
 _READ_ALL = 1 << 30
+_PIECE_BYTES = 16 * 1024  # a received piece this large goes to a StreamReaderProtocol without a join
 
 
 class TcpTransport(asyncio.Transport):
@@ -194,6 +195,23 @@ class TcpTransport(asyncio.Transport):
                         got += n
                     self._stack.kick(conn)
                     proto.buffer_updated(got)
+            elif self._zero_copy:
+                # asyncio's own StreamReaderProtocol copies what it is given into the reader's buffer
+                # (bytearray.extend), so it gets the engine's segments as they are: large pieces are
+                # not joined first (one copy instead of two); small ones are joined (fewer calls).
+                while self._reading and not self._lost:
+                    avail = conn.recv_buffer_bytes
+                    if not avail:
+                        break
+                    piece = conn.peek()
+                    n = len(piece)
+                    if n >= _PIECE_BYTES or n == avail:
+                        conn.consume(n)
+                        data = piece
+                    else:
+                        data = conn.read(_READ_ALL)
+                    self._stack.kick(conn)
+                    proto.data_received(data)
             else:
                 while self._reading and not self._lost:
                     data = conn.read(_READ_ALL)
@@ -421,6 +439,7 @@ class TcpTransport(asyncio.Transport):
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        self._zero_copy = type(protocol) is asyncio.StreamReaderProtocol
 
     def get_protocol(self) -> Any:
         return self._protocol
