@@ -135,15 +135,26 @@ class _ConnRec:
 class _Held:
     """A data segment being coalesced with the ones that follow it in the same receive batch."""
 
-    __slots__ = ("rec", "first", "parts", "next_seq", "nbytes", "flags")
+    __slots__ = ("rec", "first", "parts", "next_seq", "nbytes", "flags", "merged", "src", "dst", "sport",
+                 "dport", "ack", "window", "hl", "opts")
 
-    def __init__(self, rec: _ConnRec, first: Segment, plen: int) -> None:
+    def __init__(self, rec: _ConnRec, first: Segment, src: int, dst: int, hl: int, opts: bytes) -> None:
+        plen = len(first.payload)
         self.rec = rec
         self.first = first
         self.parts: list[Any] = [first.payload]
         self.next_seq = (first.seq + plen) & 0xFFFFFFFF
         self.nbytes = plen
         self.flags = first.flags
+        self.merged = 0
+        self.src = src
+        self.dst = dst
+        self.sport = first.src_port
+        self.dport = first.dst_port
+        self.ack = first.ack
+        self.window = first.window
+        self.hl = hl
+        self.opts = opts
 
 
 class TcpIo:
@@ -368,6 +379,24 @@ class TcpIo:
         if not trusted and checksum_partial(payload, pseudo_header_sum(src, dst, PROTO_TCP, n)) != 0xFFFF:
             c.drop("bad_checksum")
             return
+        held = self._gro
+        if held is not None and gro:
+            # The common case of a bulk receive: the next piece of the held segment. Checked on the raw
+            # header (no Segment, no option parsing): same 4-tuple, next sequence number, plain ACK(+PSH),
+            # same ACK, window and option bytes.
+            sport, dport, seq, ack, off, flags, window, _csum, _urg = _TCP.unpack_from(payload, 0)
+            hl = (off >> 4) << 2
+            if (seq == held.next_seq and sport == held.sport and dport == held.dport and src == held.src
+                    and dst == held.dst and flags & ~PSH == ACK and ack == held.ack and window == held.window
+                    and hl == held.hl and hl < n and held.nbytes + n - hl <= GRO_MAX_BYTES
+                    and (hl == 20 or payload[20:hl] == held.opts)):
+                plen = n - hl
+                held.parts.append(payload[hl:])
+                held.next_seq = (seq + plen) & 0xFFFFFFFF
+                held.nbytes += plen
+                held.flags |= flags
+                held.merged += 1
+                return
         try:
             seg = parse_segment(payload)
         except MalformedPacket as exc:
@@ -376,29 +405,16 @@ class TcpIo:
         cv = c.values
         cv["segments_received"] = cv.get("segments_received", 0) + 1
         rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
-        held = self._gro
+        if held is not None:
+            self._gro_flush(now_us)
         if gro and rec is not None and seg.flags & ~PSH == ACK and seg.payload and seg.mss is None \
                 and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks \
                 and rec.conn.state is ESTABLISHED:
             # Receive coalescing (as Linux GRO): consecutive in-order data segments of one connection in
             # one batch, with identical ACK, window and options, reach the engine as one segment.
-            plen = len(seg.payload)
-            if held is not None:
-                first = held.first
-                if (held.rec is rec and seg.seq == held.next_seq and seg.ack == first.ack
-                        and seg.window == first.window and seg.ts_val == first.ts_val
-                        and seg.ts_ecr == first.ts_ecr and held.nbytes + plen <= GRO_MAX_BYTES):
-                    held.parts.append(seg.payload)
-                    held.next_seq = (held.next_seq + plen) & 0xFFFFFFFF
-                    held.nbytes += plen
-                    held.flags |= seg.flags
-                    cv["gro_merged"] = cv.get("gro_merged", 0) + 1
-                    return
-                self._gro_flush(now_us)
-            self._gro = _Held(rec, seg, plen)
+            hl = n - len(seg.payload)
+            self._gro = _Held(rec, seg, src, dst, hl, bytes(payload[20:hl]))
             return
-        if held is not None:
-            self._gro_flush(now_us)
         if rec is not None:
             conn = rec.conn
             conn.receive_segment(seg, now_us)
@@ -443,9 +459,12 @@ class TcpIo:
             return
         self._gro = None
         seg = held.first
-        if len(held.parts) > 1:
+        if held.merged:
             seg.payload = b"".join(held.parts)
             seg.flags = held.flags
+            cv = self.c_tcp.values
+            cv["gro_merged"] = cv.get("gro_merged", 0) + held.merged
+            cv["segments_received"] = cv.get("segments_received", 0) + held.merged
         rec = held.rec
         if rec.alive:
             rec.conn.receive_segment(seg, now_us)
