@@ -114,6 +114,7 @@ class TcpConnection:
     prr_room = _output.prr_room
     tail_start = _output.tail_start
     tail_span = _output.tail_span
+    recovery_pipe = _output.recovery_pipe
     arm_rto = _timeouts.arm_rto
     arm_tlp = _timeouts.arm_tlp
     arm_persist = _timeouts.arm_persist
@@ -197,12 +198,15 @@ class TcpConnection:
         self.inflation = 0  # RFC 5681 §3.2 NewReno cwnd inflation, kept apart from the controller's cwnd
         self.high_rxt = iss  # RFC 6675 HighRxt + 1
         self.rtx_head = False  # retransmit the segment at snd_una on the next output
-        self.rtx_list: deque[tuple[int, int, int]] = deque()  # (seq, end, sent_us) of recovery retransmissions
+        # (seq, end, sent_us, evidence) of the segments sent during recovery, in send order
+        self.rtx_list: deque[tuple[int, int, int, bool]] = deque()
         self.recovery_us = 0  # when the current recovery began
         self.rtx_again: deque[tuple[int, int]] = deque()  # retransmissions found lost: send them again
         self.rtx_again_bytes = 0
         self.rack_scan_us = 0
+        self.reduction_us = 0  # when the window was last reduced in this recovery
         self.tail_lost = False  # RACK-style: the unSACKed data sent before recovery is lost
+        self.tail_end = iss  # SND.MAX when recovery began: the end of that data
         self.recover_fs = 0  # RFC 6937 RecoverFS
         self.prr_delivered = 0
         self.prr_out = 0

@@ -526,10 +526,10 @@ def _lost_retransmission(c: TcpConnection, now_us: int) -> None:
     una = c.snd_una
     sb = c.scoreboard
     newest = -1  # send time of the newest delivered retransmission
-    keep: list[tuple[int, int, int]] = []
+    keep: list[tuple[int, int, int, bool]] = []
     for e in lst:
         if seq_le(e[1], una) or sb.is_sacked(e[0]):
-            if e[2] > newest:
+            if e[3] and e[2] > newest:
                 newest = e[2]
         else:
             keep.append(e)
@@ -541,13 +541,28 @@ def _lost_retransmission(c: TcpConnection, now_us: int) -> None:
     lst.clear()
     limit = newest - reo
     again = c.rtx_again
+    congested = False
     for e in keep:
         if e[2] <= limit:
             again.append((e[0], e[1]))
             c.rtx_again_bytes += seq_diff(e[1], e[0])
             c.counters.inc("lost_retransmits")
+            if e[2] >= c.reduction_us:
+                congested = True
         else:
             lst.append(e)
+    if congested:
+        # Data sent under the already reduced window was lost too: that is a new congestion event
+        # (RFC 5681 §3.1 / RFC 6582 §3.2: the loss of a retransmission is congestion), so the window is
+        # reduced once more and a new PRR episode starts from what is really in flight.
+        pipe = c.recovery_pipe()
+        c.cc.on_enter_recovery(pipe, now_us)
+        c.recover = c.snd_max
+        c.recover_fs = pipe if pipe > 0 else c.snd_mss
+        c.prr_delivered = 0
+        c.prr_out = 0
+        c.reduction_us = now_us
+        c.counters.inc("recovery_reductions")
 
 
 def _enter_recovery(c: TcpConnection, now_us: int) -> None:
@@ -570,8 +585,10 @@ def _enter_recovery(c: TcpConnection, now_us: int) -> None:
         c.rtx_again.clear()
         c.rtx_again_bytes = 0
         c.rack_scan_us = now_us
+        c.reduction_us = now_us
         c.recovery_us = now_us
         c.tail_lost = False
+        c.tail_end = c.snd_max
     else:
         c.counters.inc("newreno_recoveries")
         c.cc.on_enter_recovery(seq_diff(c.snd_max, c.snd_una), now_us)

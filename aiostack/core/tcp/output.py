@@ -230,7 +230,7 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
             sent += n
             if k >= n1 and n and seq_ge(seg.seq, max0):
                 # new data sent during recovery also gives time-order evidence (RFC 8985 RACK)
-                self.rtx_list.append((seg.seq, seq_add(seg.seq, n), now_us))
+                self.rtx_list.append((seg.seq, seq_add(seg.seq, n), now_us, True))
         self.prr_out += sent  # RFC 6937: prr_out counts all data sent during recovery
 
 
@@ -258,9 +258,21 @@ def tail_start(self: TcpConnection) -> int:
 
 
 def tail_span(self: TcpConnection) -> int:
-    """Bytes of that tail below the recovery point."""
-    n = seq_diff(self.recover, self.tail_start())
+    """Bytes of that tail sent before recovery began."""
+    n = seq_diff(self.tail_end, self.tail_start())
     return n if n > 0 else 0
+
+
+def recovery_pipe(self: TcpConnection) -> int:
+    """RFC 6675 SetPipe() corrected by the time-order loss detection: the lost tail and the lost
+    retransmissions are not in the network."""
+    pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
+    if self.tail_lost:
+        # the unSACKed data beyond the highest SACK, sent before recovery, is lost: only its
+        # retransmissions (counted by SetPipe's HighRxt rule) are in flight
+        pipe -= self.tail_span()
+    pipe -= self.rtx_again_bytes
+    return pipe if pipe > 0 else 0
 
 
 def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
@@ -268,18 +280,8 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
     segment. Returns the budget left for new data (NextSeg rule 2)."""
     sb = self.scoreboard
     mss = self.snd_mss
-    pipe = sb.pipe(self.snd_una, self.snd_max, self.high_rxt, mss)
-    if self.tail_lost:
-        # the unSACKed data beyond the highest SACK, sent before recovery, is lost: it is not in the
-        # network (only its retransmissions, counted by SetPipe's HighRxt rule, are)
-        pipe -= self.tail_span()
-        if pipe < 0:
-            pipe = 0
+    pipe = self.recovery_pipe()
     again = self.rtx_again
-    if again:
-        pipe -= self.rtx_again_bytes  # lost retransmissions are not in the network any more
-        if pipe < 0:
-            pipe = 0
     room = self.prr_room(pipe)
     for k in range(len(out)):
         room -= len(out[k].payload)  # a fast retransmission already queued in this pass
@@ -294,6 +296,9 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
         seg = self.retransmit_at(seq, ln, now_us)
         if seg is None:
             continue
+        # Karn's rule for time-order detection: an earlier copy may still arrive, so the delivery of
+        # this segment says nothing certain about when it was sent: it is no evidence
+        self.rtx_list[-1] = (seq, end, now_us, False)
         out.append(seg)
         room -= ln
         pipe += ln
@@ -309,7 +314,7 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
             start = self.tail_start()
             if seq_lt(start, self.high_rxt):
                 start = self.high_rxt
-            left = seq_diff(self.recover, start)
+            left = seq_diff(self.tail_end, start)
             if left <= 0:
                 break
             r = (start, left if left < mss else mss)
@@ -347,7 +352,7 @@ def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Se
         flags |= PSH
     seg = self.make_segment(seq, flags, payload, now_us)
     if self.in_recovery and self.sack_ok:
-        self.rtx_list.append((seq, seq_add(seq, n), now_us))  # send order, for loss detection
+        self.rtx_list.append((seq, seq_add(seq, n), now_us, True))  # send order, for loss detection
     c = self.counters.values
     c["retransmits"] = c.get("retransmits", 0) + 1
     c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
