@@ -5,8 +5,9 @@ Shape (DESIGN §3.9-3.10):
 * one readiness callback per fd device (``loop.add_reader``), at most
   ``DriverConfig.max_frames_per_callback`` frames per call, then it yields to the loop (the fd stays
   readable, so the loop calls again);
-* in-memory devices (``fileno() is None``) wake the driver through ``set_wakeup``; their frames are read
-  in the flush, with the same cap;
+* in-memory devices (``fileno() is None``) wake the driver through ``set_wakeup`` (their readiness
+  callback): an idle driver flushes at once, one already flushing comes back next iteration; frames are
+  read in the flush, with the same cap;
 * virtual-time devices (``Netsim`` ends) are advanced to the loop's time, and their ``poll_at()`` joins
   the host's in the one timer;
 * one ``TimerHandle``, re-armed only when the earliest deadline moved;
@@ -76,8 +77,19 @@ class Driver:
         self.kick()
 
     def _on_wakeup(self, port: _Port) -> None:
+        """An in-memory device got frames (the peer's egress is running). When this driver is idle it
+        takes them at once - what an fd reader does when the kernel signals readiness - saving the peer a
+        loop iteration per hop; inside its own flush it comes back in the next iteration."""
         port.pending = True
-        if not self._scheduled and not self._closed:
+        if self._closed:
+            return
+        if not self._flushing:
+            try:
+                self.flush()
+            except Exception as exc:  # never into the peer's egress
+                self.loop.call_exception_handler({"message": "aiostack driver flush failed", "exception": exc})
+            return
+        if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
 
