@@ -125,6 +125,7 @@ class Side:
     data: bytes = b""  # what the application will write
     sent: int = 0  # bytes handed to conn.send so far
     shutdown_after_send: bool = True
+    write_after_eof: bool = False  # request/response: answer only once the peer's EOF arrived
     shut: bool = False
     received: int = 0
     hasher: Any = field(default_factory=hashlib.sha256)
@@ -257,6 +258,8 @@ class Harness:
                 if side.keep is not None:
                     side.keep += chunk
         if side.closed or conn.state not in (State.ESTABLISHED, State.CLOSE_WAIT):
+            return
+        if side.write_after_eof and not side.eof:
             return
         data = side.data
         total = len(data)

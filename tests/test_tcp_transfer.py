@@ -265,3 +265,87 @@ def test_retransmissions_track_losses_after_slow_start_overshoot(cc: str) -> Non
     rtx = counter(res.a.counters, "retransmits")
     assert rtx <= 1.5 * drops + 20, f"{rtx} retransmissions for {drops} drops"
     assert counter(res.a.counters, "rto") == 0
+
+
+# --- half-close, asymmetric paths, outages ----------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_request_then_response_after_half_close() -> None:
+    """a sends a request and FIN; b reads to EOF, then answers on its still-open half (RFC 9293 §3.6)."""
+    request = payload(200_000, 41)
+    response = payload(1_500_000, 42)
+    first_b_data: list[bool] = []  # whether b had seen EOF when its first data segment left
+
+    def trace(side: str, now_us: int, seg) -> None:
+        if side == "b" and len(seg.payload) and not first_b_data:
+            first_b_data.append(net.b.eof)
+
+    net = Harness(seed=41, path=PathConfig(loss=0.02, reorder=REORDER, duplicate=DUPLICATE), trace=trace)
+    net.a.data = request
+    net.b.data = response
+    net.b.write_after_eof = True
+    net.connect()
+    net.run(lambda: net.b.eof, max_virtual_us=60 * SECOND)
+    assert net.b.received == len(request)
+    assert net.a.conn.state in (State.FIN_WAIT_2, State.FIN_WAIT_1)
+    net.run(net.finished, max_virtual_us=120 * SECOND)
+    assert first_b_data == [True]  # the response flowed after a's FIN
+    assert net.a.sha256 == sha(response) and net.b.sha256 == sha(request)
+    assert net.a.conn.state is State.TIME_WAIT  # a closed first
+    assert net.b.conn.state is State.CLOSED
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sack", [True, False])
+def test_ack_path_loss_only(sack: bool) -> None:
+    """Clean data path, 20 % loss on the ACK path: cumulative ACKs cover for the lost ones."""
+    cfg = with_config(sack=sack)
+    res, _ = run_transfer(
+        2 * MIB,
+        0,
+        seed=43,
+        path=PathConfig(),
+        path_ba=PathConfig(loss=0.2),
+        max_virtual_s=60,
+        config_a=cfg,
+        config_b=cfg,
+    )
+    assert res.link_ab.lost == 0 and res.link_ba.lost > 0
+
+
+def _outage(start_us: int, end_us: int | None):
+    def drop(side: str, now_us: int, seg) -> bool:
+        return now_us >= start_us and (end_us is None or now_us < end_us)
+
+    return drop
+
+
+@pytest.mark.timeout(120)
+def test_link_outage_survived_with_rto_backoff() -> None:
+    """Everything is lost for 5 s in the middle of a transfer: RTOs back off and the transfer resumes."""
+    # 10 Mbit/s: 2 MiB need ~1.7 s, so the outage from 1.5 s to 6.5 s hits the middle of the transfer
+    path = PathConfig(bandwidth_bps=10_000_000, queue_limit_bytes=256 * 1024)
+    res, net = run_transfer(
+        2 * MIB, 0, seed=44, path=path, max_virtual_s=120, drop=_outage(1_500_000, 6_500_000)
+    )
+    rtos = counter(res.a.counters, "rto")
+    assert rtos >= 3  # 5 s of silence: at least ~0.2 + 0.4 + 0.8 + 1.6 s of backed-off timers
+    assert res.virtual_us > 5 * SECOND
+
+
+@pytest.mark.timeout(120)
+def test_permanent_outage_times_out() -> None:
+    """The path dies for good: after max_retransmits backed-off RTOs the connection fails with
+    TimeoutError (the application sees Closed(TimeoutError)), in bounded virtual time."""
+    cfg = with_config(max_retransmits=6)
+    path = PathConfig(bandwidth_bps=10_000_000, queue_limit_bytes=256 * 1024)
+    net = Harness(seed=45, path=path, config_a=cfg, config_b=cfg, drop=_outage(1_400_000, None))
+    net.a.data = payload(2 * MIB, 45)
+    net.connect()
+    net.run(lambda: net.a.closed, max_virtual_us=600 * SECOND)
+    assert isinstance(net.a.error, TimeoutError)
+    assert net.a.conn.state is State.CLOSED
+    assert counter(net.a.counters, "rto") == 6
+    # 6 RTOs from >= 200 ms doubling: at least 0.2 * (2**7 - 1) s = 25.4 s after the outage began
+    assert net.now_us - 1_400_000 >= 25_400_000
