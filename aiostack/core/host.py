@@ -22,7 +22,7 @@ from typing import Any
 from aiostack.config import IpConfig, TcpConfig
 from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import LOOPBACK_MASK, LOOPBACK_NET, Interface, format_ipv4, to_ip
-from aiostack.core.ipv4 import ETH_LEN, Reassembler, build_ipv4_frames, write_ipv4_header
+from aiostack.core.ipv4 import ETH_LEN, Reassembler, build_ipv4_frames
 from aiostack.core.neighbor import BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, NeighborCache
 from aiostack.core.ports import PortAllocator
 from aiostack.core.route import Route, RouteTable
@@ -693,4 +693,4 @@ class Host(TcpIo):
         return merge(self.c_eth, self.c_ip, self.c_arp, self.c_icmp, self.c_udp, *self._tcp_counter_groups())
 
 
-__all__ = ["Host", "write_ipv4_header"]
+__all__ = ["Host"]
