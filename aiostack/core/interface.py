@@ -57,7 +57,7 @@ class Interface:
     ``checksum_offload``, ``gso_max_bytes``, ``vnet_hdr``) or None."""
 
     __slots__ = ("ifindex", "name", "mac", "ip", "prefix_len", "netmask", "network", "broadcast", "mtu",
-                 "caps", "loopback", "checksum_offload", "gso_max_bytes", "up", "eth_template")
+                 "caps", "loopback", "checksum_offload", "gso_max_bytes")
 
     def __init__(self, ifindex: int, name: str, mac: bytes, address_cidr: str, *, mtu: int,
                  caps: Any = None, loopback: bool = False) -> None:
@@ -80,9 +80,6 @@ class Interface:
         self.loopback = loopback
         self.checksum_offload = bool(getattr(caps, "checksum_offload", False))
         self.gso_max_bytes = int(getattr(caps, "gso_max_bytes", 0) or 0) if self.checksum_offload else 0
-        self.up = True
-        # Ethernet header template: dst (filled per frame), src = our MAC, EtherType (filled per frame).
-        self.eth_template = bytes(6) + self.mac
 
     @property
     def address_cidr(self) -> str:
