@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiostack.aio.sockets import TcpSocket
 from aiostack.core.interface import format_ipv4
 from aiostack.core.tcp.events import Closed, Connected, DataReceived, EofReceived, WritableAgain
+from aiostack.errors import LocalProtocolError
 
 if TYPE_CHECKING:
     from aiostack.aio.server import Server
@@ -261,7 +262,11 @@ class TcpTransport(asyncio.Transport):
             self._conn_lost_writes += 1
             return
         if self._wbuf_bytes == 0:
-            n = self._conn.send(data)
+            try:
+                n = self._conn.send(data)
+            except LocalProtocolError:  # the engine already ended (its Closed event is on the way)
+                self._conn_lost_writes += 1
+                return
             self._stack.kick(self._conn)
             size = len(data) if data.__class__ is bytes else memoryview(data).nbytes
             if n >= size:
@@ -289,7 +294,12 @@ class TcpTransport(asyncio.Transport):
         while buf:
             chunk = buf[0]
             size = len(chunk) if chunk.__class__ is bytes else chunk.nbytes
-            n = conn.send(chunk)
+            try:
+                n = conn.send(chunk)
+            except LocalProtocolError:
+                buf.clear()
+                self._wbuf_bytes = 0
+                break
             if n:
                 moved = True
                 self._wbuf_bytes -= n
