@@ -129,13 +129,6 @@ class ReceiveBuffer:
         self._touch(new_start)
         return True, dup
 
-    def contains(self, start: int, end: int) -> bool:
-        """True when [start, end) is already held out of order (a duplicate)."""
-        for a, b, _ in self.ooo:
-            if a <= start and end <= b:
-                return True
-        return False
-
     def sack_ranges(self, limit: int) -> list[tuple[int, int]]:
         """Up to ``limit`` out-of-order ranges, the most recently changed first (RFC 2018 §4), then the
         highest others."""
