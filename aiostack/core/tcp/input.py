@@ -162,31 +162,6 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
         c.counters.drop("out_of_window")
         return
 
-    # Trimming (RFC 9293 §3.10.7.4: "segments with higher beginning sequence numbers ... held, the
-    # parts already received or beyond the window are trimmed").
-    d = seq_diff(rcv_nxt, seq)
-    if d > 0:
-        if syn:
-            syn = 0
-            d -= 1
-            seq = seq_add(seq, 1)
-        if d > 0:
-            dup = d if d < plen else plen
-            if dup and c.sack_ok:
-                c.dsack = (seq, seq_add(seq, dup))  # RFC 2883 §4.1: partially duplicate segment
-            payload = payload[dup:]
-            plen -= dup
-            seq = seq_add(seq, dup)
-            if d > dup:  # also the FIN was old
-                fin = 0
-    room = seq_diff(seq_add(rcv_nxt, wnd), seq)
-    if plen > room:
-        payload = payload[: room if room > 0 else 0]
-        plen = len(payload)
-        fin = 0
-        c.counters.inc("trimmed_beyond_window")
-        c.ack_now = True
-
     # RFC 9293 §3.10.7.4 second step / RFC 5961 §3.2: RST.
     if flags & RST:
         if seg.seq == rcv_nxt:
@@ -197,10 +172,30 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
         return
 
     # Fourth step / RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
-    if syn:
+    if syn:  # irrespective of the sequence number (RFC 5961 §4.2)
         c.challenge_ack(now_us)
         c.counters.drop("syn_in_window")
         return
+
+    # Trimming (RFC 9293 §3.10.7.4: "segments with higher beginning sequence numbers ... held, the
+    # parts already received or beyond the window are trimmed").
+    d = seq_diff(rcv_nxt, seq)
+    if d > 0:
+        dup = d if d < plen else plen
+        if dup and c.sack_ok:
+            c.dsack = (seq, seq_add(seq, dup))  # RFC 2883 §4.1: partially duplicate segment
+        payload = payload[dup:]
+        plen -= dup
+        seq = seq_add(seq, dup)
+        if d > dup:  # also the FIN was old
+            fin = 0
+    room = seq_diff(seq_add(rcv_nxt, wnd), seq)
+    if plen > room:
+        payload = payload[: room if room > 0 else 0]
+        plen = len(payload)
+        fin = 0
+        c.counters.inc("trimmed_beyond_window")
+        c.ack_now = True
 
     # Fifth step: ACK.
     if not flags & ACK:
