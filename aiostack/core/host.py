@@ -305,16 +305,22 @@ class Host(TcpIo):
                 mv = memoryview(frame)
                 n = len(mv)
                 if n >= 54:
-                    # Fast path: unicast IPv4 without options or fragmentation carrying TCP to one of our
-                    # addresses. Every check of the general path below applies; anything else takes it.
+                    # Fast path: unicast IPv4 without options or fragmentation carrying TCP or UDP to one of
+                    # our addresses. Every check of the general path below applies; anything else takes it.
                     dmac, etype, vi, total, ff, proto, src, dst = unpack(mv, 0)
-                    if (etype == ETHERTYPE_IPV4 and vi == 0x45 and proto == PROTO_TCP and dmac == mac
-                            and not ff & FLAGS_MF_OFFSET and 40 <= total <= n - ETH_LEN
+                    if (etype == ETHERTYPE_IPV4 and vi == 0x45 and (proto == PROTO_TCP or proto == PROTO_UDP)
+                            and dmac == mac and not ff & FLAGS_MF_OFFSET and 28 <= total <= n - ETH_LEN
                             and (total <= mtu or offload) and dst in addrs and src < 0xE0000000
                             and (lo or (src >> 24 != 127 and dst >> 24 != 127))
                             and checksum_partial(mv[ETH_LEN:34]) == 0xFFFF):
                         fast += 1
-                        receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us, True)
+                        if proto == PROTO_TCP:
+                            receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us, True)
+                        else:
+                            if self._gro is not None:
+                                self._gro_flush(now_us)
+                            self._receive_udp(src, dst, mv[34:ETH_LEN + total], mv[ETH_LEN:34], False, trusted,
+                                              now_us)
                         continue
                 if self._gro is not None:
                     self._gro_flush(now_us)  # keep the arrival order across the two paths
