@@ -352,3 +352,45 @@ def test_hystart_only_in_the_initial_slow_start() -> None:
     cc2 = NewReno(MSS, CFG, 0)
     cc2.on_rto(10 * MSS, 0)
     assert cc2.hystart is None
+
+
+# --- undo of a spurious reduction (RFC 9438 §4.9) ---------------------------------------------------
+
+
+def test_newreno_undo_restores_window_and_threshold() -> None:
+    cc = NewReno(MSS, CFG, 0)
+    assert cc.on_spurious_congestion(0) is False  # nothing to undo yet
+    cc.cwnd = 40_000
+    cc.ssthresh = 50_000
+    cc.on_enter_recovery(40_000, 1)
+    cc.on_enter_recovery(20_000, 2)  # a second cut in the same episode keeps the first snapshot
+    assert (cc.cwnd, cc.ssthresh) == (10_000, 10_000)
+    assert cc.on_spurious_congestion(3) is True
+    assert (cc.cwnd, cc.ssthresh, cc.in_recovery) == (40_000, 50_000, False)
+    assert cc.on_spurious_congestion(4) is False  # once
+
+
+def test_undo_after_rto_and_never_lower_than_now() -> None:
+    cc = NewReno(MSS, CFG, 0)
+    cc.cwnd = 30_000
+    cc.on_rto(30_000, 1)
+    assert (cc.cwnd, cc.ssthresh) == (MSS, 15_000)
+    cc.on_ack(MSS, 0, None, 2)
+    cc.cwnd = 35_000  # grew past the old value meanwhile
+    assert cc.on_spurious_congestion(3)
+    assert cc.cwnd == 35_000 and cc.ssthresh == SSTHRESH_INFINITE  # max(now, before)
+
+
+def test_cubic_undo_restores_curve() -> None:
+    cc = Cubic(MSS, CFG, 0)
+    cc.cwnd = 100 * MSS
+    cc.on_enter_recovery(100 * MSS, 0)
+    cc.on_exit_recovery(0)
+    cc.on_ack(MSS, cc.cwnd - MSS, 50_000, 1000)
+    k_before, w_max_before, epoch_before = cc.k_s, cc.w_max, cc.epoch_start_us
+    cwnd_before = cc.cwnd
+    cc.on_enter_recovery(cc.cwnd, 2000)  # fast convergence: W_max drops to ~70 * 1.7 / 2
+    assert cc.w_max == pytest.approx(cwnd_before / MSS * 0.85)
+    assert cc.on_spurious_congestion(3000)
+    assert (cc.k_s, cc.w_max, cc.epoch_start_us) == (k_before, w_max_before, epoch_before)
+    assert cc.cwnd == cwnd_before and cc.ssthresh == 70 * MSS

@@ -15,6 +15,8 @@ Windows are in bytes. The engine calls (all cheap, they run per ACK):
 - ``on_exit_recovery(now_us)`` when the ACK covering the recovery point arrives.
 - ``on_rto(bytes_in_flight, now_us)`` when the retransmission timer expires.
 - ``on_idle_restart(now_us)`` optionally, before sending after an idle period longer than the RTO.
+- ``on_spurious_congestion(now_us)`` when the last reduction proved spurious (RFC 3708 D-SACK, RFC 5682
+  F-RTO, RFC 4015 Eifel): the state before it comes back (RFC 9438 §4.9); False if nothing to undo.
 - ``set_mss(mss)`` when the effective MSS changes (handshake, PMTU).
 """
 
@@ -46,6 +48,7 @@ class CongestionControl:
         "_abc_limit",
         "_rto_streak",
         "_iw_segments",
+        "_undo",
     )
 
     def __init__(self, mss: int, config: TcpConfig, now_us: int) -> None:
@@ -63,6 +66,7 @@ class CongestionControl:
         self._abc_limit = 2 * mss  # RFC 3465 §2.2: L = 2*SMSS
         self._rto_streak = 0  # consecutive RTOs without an ACK of new data in between
         self.hystart: HyStartPlusPlus | None = HyStartPlusPlus() if self.use_hystart else None
+        self._undo: tuple[int, int, tuple[object, ...]] | None = None  # state before the episode's cut
 
     # --- queries -------------------------------------------------------------------------------------
     @property
@@ -122,6 +126,9 @@ class CongestionControl:
 
     def on_enter_recovery(self, bytes_in_flight: int, now_us: int) -> None:
         """Fast retransmit (RFC 5681 §3.2 step 2 / RFC 6582 §3.2 step 2 / RFC 6675 §5 step 4.2)."""
+        if not self.in_recovery:
+            self._undo = (self.cwnd, self.ssthresh, self._save_state())  # a new episode begins
+        self._on_congestion_event(now_us)
         self.ssthresh = self._ssthresh_on_loss(bytes_in_flight, now_us)
         self.cwnd = self.ssthresh
         self._ca_acked = 0
@@ -139,6 +146,9 @@ class CongestionControl:
     def on_rto(self, bytes_in_flight: int, now_us: int) -> None:
         """RFC 5681 §3.1 eq. 4 and "loss window": cwnd = 1 SMSS after the retransmission timer fires."""
         if self._rto_streak == 0:
+            if not self.in_recovery:
+                self._undo = (self.cwnd, self.ssthresh, self._save_state())
+            self._on_congestion_event(now_us)
             # RFC 5681 §3.1: when the segment was already retransmitted by the timer, ssthresh is held
             # constant (only the first expiry of a streak recomputes it).
             self.ssthresh = self._ssthresh_on_loss(bytes_in_flight, now_us)
@@ -149,6 +159,25 @@ class CongestionControl:
         self.in_recovery = False
         # RFC 3465 §2.3: L = 1*SMSS during slow start following an RTO.
         self._abc_limit = self.mss
+
+    def on_spurious_congestion(self, now_us: int) -> bool:
+        """Undo the last congestion episode's reduction (RFC 9438 §4.9; as Linux
+        tcp_undo_cwnd_reduction: cwnd and ssthresh never end lower than they are now)."""
+        saved = self._undo
+        if saved is None:
+            return False
+        self._undo = None
+        cwnd, ssthresh, extra = saved
+        if cwnd > self.cwnd:
+            self.cwnd = cwnd
+        if ssthresh > self.ssthresh or self.ssthresh == SSTHRESH_INFINITE:
+            self.ssthresh = ssthresh
+        self.in_recovery = False
+        self._rto_streak = 0
+        self._ca_acked = 0
+        self._abc_limit = 2 * self.mss
+        self._restore_state(extra, now_us)
+        return True
 
     def on_idle_restart(self, now_us: int) -> None:
         """RFC 5681 §4.1: after an idle period longer than the RTO, cwnd = min(cwnd, RW = IW)."""
@@ -163,6 +192,7 @@ class CongestionControl:
         old = self.mss
         if mss == old:
             return
+        self._undo = None
         self.mss = mss
         self.initial_window = self._iw_segments * mss
         segs = self.cwnd // old
@@ -204,6 +234,16 @@ class CongestionControl:
 
     def _on_mss_changed(self, old: int, new: int) -> None:
         """Hook: MSS changed (bytes-based state already rescaled)."""
+
+    def _on_congestion_event(self, now_us: int) -> None:
+        """Hook: a loss response is about to cut the window (cwnd still holds its value before)."""
+
+    def _save_state(self) -> tuple[object, ...]:
+        """Hook: algorithm state to keep for an undo (RFC 9438 §4.9)."""
+        return ()
+
+    def _restore_state(self, state: tuple[object, ...], now_us: int) -> None:
+        """Hook: put back what ``_save_state`` returned."""
 
     def __repr__(self) -> str:
         ss = "inf" if self.ssthresh == SSTHRESH_INFINITE else str(self.ssthresh)

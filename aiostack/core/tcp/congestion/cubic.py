@@ -13,6 +13,8 @@ not implemented (optional in RFC 9438 §4.10).
 
 from __future__ import annotations
 
+from typing import cast
+
 from aiostack.config import TcpConfig
 from aiostack.core.tcp.congestion.base import CongestionControl
 
@@ -112,20 +114,47 @@ class Cubic(CongestionControl):
             self.w_max = cw
         self.cwnd_prior = cw  # RFC 9438 §4.6
 
-    def on_enter_recovery(self, bytes_in_flight: int, now_us: int) -> None:
+    def _on_congestion_event(self, now_us: int) -> None:
         self._remember_w_max()
+
+    def on_enter_recovery(self, bytes_in_flight: int, now_us: int) -> None:
         super().on_enter_recovery(bytes_in_flight, now_us)
         self.epoch_start_us = None
 
     def on_rto(self, bytes_in_flight: int, now_us: int) -> None:
-        if self._rto_streak == 0:
-            self._remember_w_max()
         super().on_rto(bytes_in_flight, now_us)
         self._after_rto = True
         self.epoch_start_us = None
 
     def _on_mss_changed(self, old: int, new: int) -> None:
         self.epoch_start_us = None
+
+    def _save_state(self) -> tuple[object, ...]:
+        # RFC 9438 §4.9: W_max, K, the epoch and W_est before the (spurious) congestion event
+        return (
+            self.w_max,
+            self.cwnd_prior,
+            self.k_s,
+            self.epoch_start_us,
+            self.w_est,
+            self.alpha,
+            self._origin,
+            self._after_rto,
+        )
+
+    def _restore_state(self, state: tuple[object, ...], now_us: int) -> None:
+        w_max, cwnd_prior, k_s, epoch, w_est, alpha, origin, after_rto = cast(
+            "tuple[float, float, float, int | None, float, float, float, bool]", state
+        )
+        self.w_max = w_max
+        self.cwnd_prior = cwnd_prior
+        self.k_s = k_s
+        self.epoch_start_us = epoch
+        self.w_est = w_est
+        self.alpha = alpha
+        self._origin = origin
+        self._after_rto = after_rto
+        self._app_limited_since = None
 
     def _congestion_avoidance(self, acked_bytes: int, now_us: int) -> None:
         start = self.epoch_start_us
