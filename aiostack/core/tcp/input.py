@@ -158,7 +158,10 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
                 c.dsack = (seq, seq_add(seq, plen))  # RFC 2883 §4.1: a duplicate below RCV.NXT
             if st is TIME_WAIT and fin:
                 c.timers.time_wait = now_us + c.config.time_wait_us  # RFC 9293: restart 2 MSL
-            c.queue_ack(now_us)
+            if syn:
+                c.challenge_ack(now_us)  # RFC 5961 §4.2: any SYN, rate-limited (§7)
+            else:
+                c.queue_ack(now_us)
         c.counters.drop("out_of_window")
         return
 
