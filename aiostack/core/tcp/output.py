@@ -499,7 +499,10 @@ def emit_data(
 
 def sacked_run(self: TcpConnection, seq: int) -> int:
     """Bytes from ``seq`` that are SACKed (0 when ``seq`` is not)."""
-    for left, right in self.scoreboard.ranges():
+    sb = self.scoreboard
+    if not sb.is_sacked(seq):
+        return 0  # the common case, by bisection
+    for left, right in sb.ranges():
         if seq_le(left, seq) and seq_lt(seq, right):
             return seq_diff(right, seq)
     return 0
