@@ -2,8 +2,9 @@
 
 Read first: RFC 9293 (§3.3 states, §3.4 sequence numbers, §3.7 segmentation and Nagle, §3.8 timers and
 windows, §3.10 event processing), RFC 6298 (RTO), RFC 5681 / RFC 6582 (congestion control, NewReno),
-RFC 6675 (SACK-based recovery), RFC 7323 (window scale, timestamps, PAWS), RFC 2018 / RFC 2883 (SACK,
-D-SACK), RFC 5961 (challenge ACKs), RFC 1122 §4.2.3.6 (keep-alive), RFC 6528 (ISN).
+RFC 6675 (SACK-based recovery), RFC 6937 (PRR), RFC 8985 (tail loss probe, time-order loss detection),
+RFC 7323 (window scale, timestamps, PAWS), RFC 2018 / RFC 2883 (SACK, D-SACK), RFC 5961 (challenge
+ACKs), RFC 1122 §4.2.3.6 (keep-alive), RFC 6528 (ISN).
 
 Layout of the engine (``aiostack/core/tcp``): this module holds the state, opening, the user API,
 events and observability; ``input.py`` processes arriving segments (RFC 9293 §3.10.7); ``output.py``

@@ -4,7 +4,8 @@ Read first: RFC 9293 §3.10.7.3 (SYN-SENT), §3.10.7.4 (the other states: sequen
 acceptance cases and trimming, RST, SYN, ACK, text, FIN), RFC 5961 §3-§5 (challenge ACKs, ACK
 acceptance), RFC 7323 §4.3 / §5.3 (TS.Recent, PAWS), RFC 2018 / RFC 2883 (SACK, D-SACK),
 RFC 5681 §3.2 / §4.2 (duplicate ACKs, ACK generation), RFC 6582 (NewReno), RFC 6675 (SACK recovery),
-RFC 6298 (RTT samples, Karn's rule), RFC 6191 (new SYN in TIME-WAIT).
+RFC 6937 (PRR accounting), RFC 8985 (RACK-TLP: the time-order loss detection used during recovery),
+RFC 3042 (limited transmit), RFC 6298 (RTT samples, Karn's rule), RFC 6191 (new SYN in TIME-WAIT).
 
 Everything here is ``segment_arrives(conn, seg, now_us)`` and its helpers; it never raises on what the
 peer sends: it drops and counts (``conn.counters.drop(reason)``).

@@ -3,8 +3,9 @@ SYN-ACK, retransmissions (fast retransmit, NewReno, SACK recovery), segmentation
 
 Read first: RFC 9293 §3.7.4 (Nagle), §3.8.6.2 (SWS avoidance on both sides), §3.8.6.3 (ACK
 generation), RFC 5681 §3.2 / RFC 6582 §3.2 (fast retransmit / NewReno), RFC 6675 §5 (NextSeg, pipe),
-RFC 3042 (limited transmit), RFC 7323 §2.3 / §3 (window scaling, timestamps), RFC 2018 §4 / RFC 2883
-(SACK and D-SACK blocks), RFC 5961 §7 (challenge ACK rate limit).
+RFC 6937 (proportional rate reduction), RFC 8985 §7 (tail loss probe), RFC 3042 (limited transmit),
+RFC 7323 §2.3 / §3 (window scaling, timestamps), RFC 2018 §4 / RFC 2883 (SACK and D-SACK blocks),
+RFC 5961 §7 (challenge ACK rate limit).
 
 Functions here take the connection as ``self`` and are bound as ``TcpConnection`` methods.
 """
