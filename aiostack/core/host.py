@@ -81,8 +81,11 @@ class Host(TcpIo):
     # --- configuration ------------------------------------------------------------------------------
 
     def add_interface(self, name: str, mac: bytes, address_cidr: str, *, mtu: int, caps: Any = None,
-                      loopback: bool = False) -> int:
-        """Add an interface, its connected route and (not on loopback) send a gratuitous ARP."""
+                      loopback: bool = False, now_us: int = 0) -> int:
+        """Add an interface, its connected route and (not on loopback) send a gratuitous ARP.
+
+        ``now_us`` is accepted for symmetry with the other verbs; bringing an interface up starts no timer.
+        """
         ifindex = max(self._ifaces, default=0) + 1
         iface = Interface(ifindex, name, mac, address_cidr, mtu=mtu, caps=caps, loopback=loopback)
         if iface.ip in self._addrs:
