@@ -357,3 +357,24 @@ async def test_user_timeout_is_timeout_error() -> None:
             await asyncio.wait_for(reader.read(), 20)
         assert loop.time() - t0 < 10  # the user timeout, not 15 retransmissions with backoff
         srv.close()
+
+
+async def test_failing_protocol_factory_is_reported_and_the_peer_reset() -> None:
+    a, b = Stack.pair()
+    async with a, b:
+        loop = asyncio.get_running_loop()
+        calls: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: calls.append(ctx))
+        try:
+            def factory() -> asyncio.Protocol:
+                raise ZeroDivisionError("factory")
+
+            srv = await b.create_server(factory, "198.18.0.2", 7)
+            reader, writer = await a.open_connection("198.18.0.2", 7)
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(reader.read(), 5)
+            assert any(isinstance(c.get("exception"), ZeroDivisionError) for c in calls)
+            writer.close()
+            srv.close()
+        finally:
+            loop.set_exception_handler(None)

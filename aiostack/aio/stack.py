@@ -256,7 +256,15 @@ class Stack:
         return [*self._transports, *(s for s in self._servers if s.sockets or s._clients)]
 
     def _new_passive(self, server: Server, conn: Any) -> None:
-        transport = TcpTransport(self, conn, server._make_protocol(), server=server)
+        try:
+            protocol = server._make_protocol()
+        except Exception as exc:  # as asyncio's accept path: report it, drop this connection
+            self.loop.call_exception_handler({"message": "Error on transport creation for incoming connection",
+                                              "exception": exc})
+            conn.abort()
+            self.kick(conn)
+            return
+        transport = TcpTransport(self, conn, protocol, server=server)
         if server._keep_alive:
             transport._socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         transport._start()
