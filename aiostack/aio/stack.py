@@ -123,11 +123,12 @@ class Stack:
 
     @classmethod
     def on_tap(cls, tap_name: str, address_cidr: str, *, offload: bool = False, gateway: str | None = None,
-               netns: str | None = None, **kw: Any) -> Stack:
-        """A stack on the TAP device ``tap_name`` (plain frames, or virtio-net offload with GSO/CSUM)."""
+               netns: str | None = None, mtu: int = 1500, **kw: Any) -> Stack:
+        """A stack on the TAP device ``tap_name`` (plain frames, or virtio-net offload with GSO/CSUM);
+        ``netns`` (a namespace path) creates the device inside that network namespace."""
         from aiostack.link.tap import Tap
 
-        tap_kw: dict[str, Any] = {"offload": offload} if offload else {}
+        tap_kw: dict[str, Any] = {"offload": offload, "mtu": mtu}
         if netns is not None:
             tap_kw["netns"] = netns
         device = Tap(tap_name, **tap_kw)
