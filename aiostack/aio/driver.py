@@ -94,10 +94,12 @@ class Driver:
             self.loop.call_soon(self._flush)
 
     def _on_readable(self, port: _Port) -> None:
+        """The fd's readiness callback: at most the cap of frames, processed and answered at once (the fd
+        stays readable if more wait, so the loop calls again after other callbacks had their turn)."""
         frames = port.device.receive_batch(self.config.max_frames_per_callback)
-        if frames:
+        if frames and not self._closed:
             self.host.receive_frames(port.ifindex, frames, self.now_us())
-            self.kick()
+            self.flush()
 
     # -- the flush ----------------------------------------------------------------------------------------
     def kick(self) -> None:
