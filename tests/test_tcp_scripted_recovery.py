@@ -348,3 +348,24 @@ def test_prr_paces_recovery_sending() -> None:
     # ceil(6 x 14/20 segments) = 5 including the fast retransmission already sent, counted in bytes
     # (whole segments only): 3 or 4 new segments, neither the six of plain ACK clocking nor zero
     assert 3 * MSS <= sent <= 4 * MSS
+
+
+def test_dsack_undoes_a_spurious_fast_retransmit_and_raises_dupthresh() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    L = s.l
+    s.inject(".", seq=s.r(1), ack=L(1), window=512)
+    s.conn.send(b"u" * (20 * MSS))
+    assert len(s.poll()) == 10
+    cwnd0 = s.conn.cc.cwnd
+    # S0 is only delayed (reordered): S1..S3 arrive first and are SACKed
+    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + MSS), L(1 + 4 * MSS)),))
+    out = s.poll()
+    assert out[0].seq == L(1) and s.conn.in_recovery  # a fast retransmission of S0
+    assert s.conn.cc.cwnd < cwnd0
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512)  # the original S0 arrives: all acked
+    assert not s.conn.in_recovery
+    # the retransmitted copy of S0 reaches the receiver too: RFC 2883 D-SACK for it
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512, sack_blocks=((L(1), L(1 + MSS)),))
+    assert s.conn.counters["spurious_recoveries_undone"] == 1
+    assert s.conn.cc.cwnd >= cwnd0  # RFC 4015-style: the reduction is undone
+    assert s.conn.dupthresh == 5  # more reordering is tolerated from now on

@@ -199,13 +199,20 @@ class TcpConnection:
         self.inflation = 0  # RFC 5681 §3.2 NewReno cwnd inflation, kept apart from the controller's cwnd
         self.high_rxt = iss  # RFC 6675 HighRxt + 1
         self.rtx_head = False  # retransmit the segment at snd_una on the next output
-        # (seq, end, sent_us, evidence) of the segments sent during recovery, in send order
-        self.rtx_list: deque[tuple[int, int, int, bool]] = deque()
+        # (seq, end, sent_us, kind) of the segments sent during recovery, in send order; kind: NEW_DATA,
+        # FIRST_RTX (its original may still arrive) or AGAIN_RTX (an earlier copy may still arrive)
+        self.rtx_list: deque[tuple[int, int, int, int]] = deque()
         self.recovery_us = 0  # when the current recovery began
         self.rtx_again: deque[tuple[int, int]] = deque()  # retransmissions found lost: send them again
         self.rtx_again_bytes = 0
         self.rack_scan_us = 0
         self.reduction_us = 0  # when the window was last reduced in this recovery
+        self.dupthresh = DUPTHRESH  # raised when D-SACKs reveal reordering
+        self.prior_cwnd = 0
+        self.prior_ssthresh = 0
+        self.undo_start = iss
+        self.undo_end = iss
+        self.undo_bytes = 0  # bytes retransmitted in the episode not yet reported as duplicates
         self.tail_lost = False  # RACK-style: the unSACKed data sent before recovery is lost
         self.tail_end = iss  # SND.MAX when recovery began: the end of that data
         self.recover_fs = 0  # RFC 6937 RecoverFS

@@ -17,6 +17,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from aiostack.core.tcp.events import EofReceived, WritableAgain
+from aiostack.core.tcp.output import FIRST_RTX, NEW_DATA
 from aiostack.core.tcp.segment import Segment
 from aiostack.core.tcp.state import (
     CLOSE_WAIT,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from aiostack.core.tcp.connection import TcpConnection
 
 DUPTHRESH = 3  # RFC 5681 §3.2 / RFC 6675 §2
+MAX_DUPTHRESH = 15  # bound for the reordering-adapted threshold (Linux caps its metric far higher)
 PAWS_IDLE_US = 24 * 24 * 3600 * 1_000_000  # RFC 7323 §5.5: TS.Recent invalid after 24 days idle
 
 
@@ -347,8 +349,37 @@ def _filter_sack(c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int
         len(blocks) > 1 and seq_le(blocks[1][0], left) and seq_le(right, blocks[1][1])
     ):
         c.counters.inc("dsacks_received")
+        if c.undo_bytes > 0 and seq_le(c.undo_start, left) and seq_le(right, c.undo_end):
+            # RFC 3708: the receiver got this retransmitted data twice; when every byte retransmitted
+            # in the episode comes back as a duplicate, the episode was spurious (reordering)
+            c.undo_bytes -= seq_diff(right, left)
+            if c.undo_bytes <= 0:
+                _undo_recovery(c)
         return blocks[1:]
     return blocks
+
+
+def _undo_recovery(c: TcpConnection) -> None:
+    """RFC 4015-style response to a spurious fast retransmit detected with D-SACK (RFC 3708): restore
+    the window from before the episode and tolerate deeper reordering (a higher DupThresh, as Linux
+    raises its reordering metric)."""
+    c.undo_bytes = 0
+    c.counters.inc("spurious_recoveries_undone")
+    cc = c.cc
+    if c.in_recovery:
+        c.in_recovery = False
+        c.inflation = 0
+        c.dupacks = 0
+        c.rtx_list.clear()
+        c.rtx_again.clear()
+        c.rtx_again_bytes = 0
+        cc.on_exit_recovery(0)
+    if cc.cwnd < c.prior_cwnd:
+        cc.cwnd = c.prior_cwnd
+    if cc.ssthresh < c.prior_ssthresh:
+        cc.ssthresh = c.prior_ssthresh
+    if c.dupthresh < MAX_DUPTHRESH:
+        c.dupthresh += 2
 
 
 def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, now_us: int) -> bool:
@@ -494,8 +525,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     # Loss detection: DupThresh duplicate ACKs (RFC 5681 §3.2 step 2) or, with SACK, IsLost(HighACK+1)
     # (RFC 6675 §5 step 4); not again before snd_una passes the previous recovery point (RFC 6582 §3.2).
     if not c.in_recovery and c.snd_una != c.snd_max and seq_ge(c.snd_una, c.recover):
-        if c.dupacks >= DUPTHRESH or (
-            sack_ok and c.scoreboard.sacked_bytes and c.scoreboard.is_lost(c.snd_una, mss)
+        dt = c.dupthresh
+        if c.dupacks >= dt or (
+            sack_ok and c.scoreboard.sacked_bytes and c.scoreboard.is_lost(c.snd_una, mss, dt)
         ) or (c.tlp_out and newly_sacked and acked <= 0):
             # (the last case: RFC 8985 §7.4: the tail loss probe was SACKed while earlier data is still
             # missing, so that data was lost: recover now instead of waiting for the RTO)
@@ -525,10 +557,14 @@ def _lost_retransmission(c: TcpConnection, now_us: int) -> None:
     una = c.snd_una
     sb = c.scoreboard
     newest = -1  # send time of the newest delivered retransmission
-    keep: list[tuple[int, int, int, bool]] = []
+    keep: list[tuple[int, int, int, int]] = []
+    min_rtt = c.rtt.min_rtt_us or 0
     for e in lst:
         if seq_le(e[1], una) or sb.is_sacked(e[0]):
-            if e[3] and e[2] > newest:
+            kind = e[3]
+            # RFC 8985 §6.2 step 2: a retransmission delivered sooner than a minimum RTT after it was
+            # sent was delivered by an earlier copy: it says nothing about when this copy was sent
+            if e[2] > newest and (kind == NEW_DATA or (kind == FIRST_RTX and now_us - e[2] >= min_rtt)):
                 newest = e[2]
         else:
             keep.append(e)
@@ -570,6 +606,12 @@ def _enter_recovery(c: TcpConnection, now_us: int) -> None:
     c.recover = c.snd_max
     c.counters.inc("fast_retransmits")
     mss = c.snd_mss
+    # remembered for an undo if D-SACKs later show the episode was spurious (RFC 3708 / RFC 4015)
+    c.prior_cwnd = c.cc.cwnd
+    c.prior_ssthresh = c.cc.ssthresh
+    c.undo_start = c.snd_una
+    c.undo_end = c.snd_max
+    c.undo_bytes = 0
     if c.sack_ok:
         c.counters.inc("sack_recoveries")
         flight = seq_diff(c.snd_max, c.snd_una)

@@ -22,6 +22,11 @@ from aiostack.wire.tcp import ACK, FIN, PSH, SYN
 if TYPE_CHECKING:
     from aiostack.core.tcp.connection import TcpConnection
 
+# Kinds of segments sent during recovery, for the time-order loss detection (input._lost_retransmission).
+NEW_DATA = 0  # a first transmission: its delivery is unambiguous evidence
+FIRST_RTX = 1  # a retransmission: evidence only after a full minimum RTT (its original may arrive late)
+AGAIN_RTX = 2  # a retransmission sent again: never evidence (Karn's rule)
+
 
 def window_field(self: TcpConnection) -> int:
     """The window to advertise (RFC 9293 §3.8.6.2.2 receiver SWS avoidance, RFC 7323 §2.3 scaling);
@@ -231,7 +236,7 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
             sent += n
             if k >= n1 and n and seq_ge(seg.seq, max0):
                 # new data sent during recovery also gives time-order evidence (RFC 8985 RACK)
-                self.rtx_list.append((seg.seq, seq_add(seg.seq, n), now_us, True))
+                self.rtx_list.append((seg.seq, seq_add(seg.seq, n), now_us, NEW_DATA))
         self.prr_out += sent  # RFC 6937: prr_out counts all data sent during recovery
 
 
@@ -299,7 +304,7 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
             continue
         # Karn's rule for time-order detection: an earlier copy may still arrive, so the delivery of
         # this segment says nothing certain about when it was sent: it is no evidence
-        self.rtx_list[-1] = (seq, end, now_us, False)
+        self.rtx_list[-1] = (seq, end, now_us, AGAIN_RTX)
         out.append(seg)
         room -= ln
         pipe += ln
@@ -353,10 +358,12 @@ def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Se
         flags |= PSH
     seg = self.make_segment(seq, flags, payload, now_us)
     if self.in_recovery and self.sack_ok:
-        self.rtx_list.append((seq, seq_add(seq, n), now_us, True))  # send order, for loss detection
+        self.rtx_list.append((seq, seq_add(seq, n), now_us, FIRST_RTX))  # send order, for loss detection
     c = self.counters.values
     c["retransmits"] = c.get("retransmits", 0) + 1
     c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
+    if self.in_recovery and self.sack_ok and seq_lt(seq, self.undo_end):
+        self.undo_bytes += n
     # RFC 6298 §3 / RFC 9293 §3.8.1 (Karn): no RTT sample from retransmitted data
     self.rtt_seq = None
     self.karn_blocked = True
