@@ -245,16 +245,8 @@ def test_lost_small_tail_is_retransmitted(nagle: bool, sack: bool) -> None:
     assert counter(res.a.counters, "retransmits") >= 1
 
 
-CUBIC_STORM = pytest.mark.xfail(
-    reason="engine: after a slow-start overshoot CUBIC's ssthresh (0.7 x flight) exceeds the path's "
-    "capacity; lost-retransmission detection re-sends into the full queue without a further window "
-    "reduction (8 MiB: ~17k queue drops, ~20k retransmits, 1 RTO)",
-    strict=False,
-)
-
-
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("cc", ["newreno", pytest.param("cubic", marks=CUBIC_STORM)])
+@pytest.mark.parametrize("cc", ["newreno", "cubic"])
 def test_retransmissions_track_losses_after_slow_start_overshoot(cc: str) -> None:
     """No random loss: only the bottleneck queue overflows when slow start overshoots. Every dropped
     segment needs one retransmission; a recovery that keeps the queue overflowing resends far more."""
