@@ -40,6 +40,9 @@ FLAG_DF = 0x4000
 IP_TCP_HEADERS = 40  # RFC 9293 §3.7.1: MSS = MTU - 20 (IP) - 20 (TCP)
 TCP_CSUM_OFFSET = 16
 GRO_MAX_BYTES = 65535 - 20 - 60  # a coalesced segment stays within what one IPv4 datagram could carry
+# Only ordinary-sized segments are coalesced: super-frames from an offload device are big already, and
+# joining them would cost a copy for no saving.
+GRO_PIECE_MAX = 9000 + 60
 FIN = 0x01  # RFC 9293 §3.1 control bits
 PSH = 0x08
 ACK = 0x10
@@ -388,7 +391,7 @@ class TcpIo:
             hl = (off >> 4) << 2
             if (seq == held.next_seq and sport == held.sport and dport == held.dport and src == held.src
                     and dst == held.dst and flags & ~PSH == ACK and ack == held.ack and window == held.window
-                    and hl == held.hl and hl < n and held.nbytes + n - hl <= GRO_MAX_BYTES
+                    and hl == held.hl and hl < n <= GRO_PIECE_MAX and held.nbytes + n - hl <= GRO_MAX_BYTES
                     and (hl == 20 or payload[20:hl] == held.opts)):
                 plen = n - hl
                 held.parts.append(payload[hl:])
@@ -407,7 +410,8 @@ class TcpIo:
         rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
         if held is not None:
             self._gro_flush(now_us)
-        if gro and rec is not None and seg.flags & ~PSH == ACK and seg.payload and seg.mss is None \
+        if gro and rec is not None and seg.flags & ~PSH == ACK and 0 < n <= GRO_PIECE_MAX and seg.payload \
+                and seg.mss is None \
                 and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks \
                 and rec.conn.state is ESTABLISHED:
             # Receive coalescing (as Linux GRO): consecutive in-order data segments of one connection in
