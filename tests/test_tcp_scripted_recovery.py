@@ -351,21 +351,57 @@ def test_prr_paces_recovery_sending() -> None:
 
 
 def test_dsack_undoes_a_spurious_fast_retransmit_and_raises_dupthresh() -> None:
-    s = Script.client(cfg(tail_loss_probe=False))
+    s = Script.client(cfg(tail_loss_probe=False, timestamps=False), ts=False)
     L = s.l
+    M = s.conn.snd_mss  # 1460: no timestamp option
     s.inject(".", seq=s.r(1), ack=L(1), window=512)
-    s.conn.send(b"u" * (20 * MSS))
+    s.conn.send(b"u" * (20 * M))
     assert len(s.poll()) == 10
     cwnd0 = s.conn.cc.cwnd
     # S0 is only delayed (reordered): S1..S3 arrive first and are SACKed
-    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + MSS), L(1 + 4 * MSS)),))
+    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + M), L(1 + 4 * M)),))
     out = s.poll()
     assert out[0].seq == L(1) and s.conn.in_recovery  # a fast retransmission of S0
     assert s.conn.cc.cwnd < cwnd0
-    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512)  # the original S0 arrives: all acked
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * M), window=512)  # the original S0 arrives: all acked
     assert not s.conn.in_recovery
     # the retransmitted copy of S0 reaches the receiver too: RFC 2883 D-SACK for it
-    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512, sack_blocks=((L(1), L(1 + MSS)),))
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * M), window=512, sack_blocks=((L(1), L(1 + M)),))
     assert s.conn.counters["spurious_recoveries_undone"] == 1
     assert s.conn.cc.cwnd >= cwnd0  # RFC 4015-style: the reduction is undone
     assert s.conn.dupthresh == 5  # more reordering is tolerated from now on
+
+
+def test_eifel_timestamps_undo_a_spurious_fast_retransmit() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    L = s.l
+    s.inject(".", seq=s.r(1), ack=L(1), window=512)
+    s.conn.send(b"e" * (20 * MSS))
+    first = s.poll()
+    assert len(first) == 10
+    original_ts = first[0].ts_val
+    cwnd0 = s.conn.cc.cwnd
+    s.advance(10_000)
+    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + MSS), L(1 + 4 * MSS)),))
+    rtx = s.poll()[0]
+    assert rtx.seq == L(1) and rtx.ts_val != original_ts
+    # the ACK covering S0 echoes the original's TSval (RFC 3522): the original arrived, not the copy
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512, ts_val=s.peer_ts(), ts_ecr=original_ts)
+    assert s.conn.counters["spurious_recoveries_undone"] == 1
+    assert s.conn.cc.cwnd >= cwnd0
+
+
+def test_eifel_keeps_the_reduction_for_a_real_loss() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    L = s.l
+    s.inject(".", seq=s.r(1), ack=L(1), window=512)
+    s.conn.send(b"e" * (20 * MSS))
+    s.poll()
+    s.advance(10_000)
+    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + MSS), L(1 + 4 * MSS)),))
+    rtx = s.poll()[0]
+    s.advance(10_000)
+    # the retransmission filled the hole: the ACK echoes its TSval
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512, ts_val=s.peer_ts(), ts_ecr=rtx.ts_val)
+    assert s.conn.counters["spurious_recoveries_undone"] == 0
+    assert s.conn.cc.cwnd < 10 * MSS

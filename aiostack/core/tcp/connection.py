@@ -213,6 +213,7 @@ class TcpConnection:
         self.undo_start = iss
         self.undo_end = iss
         self.undo_bytes = 0  # bytes retransmitted in the episode not yet reported as duplicates
+        self.eifel_ts: int | None = None  # TSval of the episode's first retransmission (RFC 3522)
         self.tail_lost = False  # RACK-style: the unSACKed data sent before recovery is lost
         self.tail_end = iss  # SND.MAX when recovery began: the end of that data
         self.recover_fs = 0  # RFC 6937 RecoverFS

@@ -349,7 +349,7 @@ def _filter_sack(c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int
         len(blocks) > 1 and seq_le(blocks[1][0], left) and seq_le(right, blocks[1][1])
     ):
         c.counters.inc("dsacks_received")
-        if c.undo_bytes > 0 and seq_le(c.undo_start, left) and seq_le(right, c.undo_end):
+        if c.undo_bytes > 0 and not c.ts_ok and seq_le(c.undo_start, left) and seq_le(right, c.undo_end):
             # RFC 3708: the receiver got this retransmitted data twice; when every byte retransmitted
             # in the episode comes back as a duplicate, the episode was spurious (reordering)
             c.undo_bytes -= seq_diff(right, left)
@@ -419,6 +419,15 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         # RFC 9293 §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT: new data acknowledged
         c.snd_una = ack
         c.tlp_out = False
+        ets = c.eifel_ts
+        if ets is not None and una == c.undo_start:
+            c.eifel_ts = None
+            tse = seg.ts_ecr
+            if tse is not None and seq_lt(tse, ets) and c.undo_bytes > 0:
+                # RFC 3522 (Eifel detection): the ACK for the fast-retransmitted segment echoes a
+                # timestamp older than the retransmission: the original arrived, the episode was
+                # spurious (timestamps, unlike D-SACK, are not fooled by duplicating networks)
+                _undo_recovery(c)
         sb = c.sendbuf
         data_acked = seq_diff(ack, c.buf_seq)
         if data_acked > 0:
@@ -612,6 +621,7 @@ def _enter_recovery(c: TcpConnection, now_us: int) -> None:
     c.undo_start = c.snd_una
     c.undo_end = c.snd_max
     c.undo_bytes = 0
+    c.eifel_ts = None  # set by the fast retransmission (its TSval)
     if c.sack_ok:
         c.counters.inc("sack_recoveries")
         flight = seq_diff(c.snd_max, c.snd_una)

@@ -363,6 +363,8 @@ def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Se
     c["retransmits"] = c.get("retransmits", 0) + 1
     c["retransmitted_bytes"] = c.get("retransmitted_bytes", 0) + n
     if self.in_recovery and self.sack_ok and seq_lt(seq, self.undo_end):
+        if self.undo_bytes == 0 and seq == self.undo_start and self.ts_ok:
+            self.eifel_ts = seg.ts_val  # RFC 3522: the TSval of the first retransmission
         self.undo_bytes += n
     # RFC 6298 §3 / RFC 9293 §3.8.1 (Karn): no RTT sample from retransmitted data
     self.rtt_seq = None

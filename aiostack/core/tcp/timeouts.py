@@ -173,6 +173,7 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     self.rtx_head = False
     self.rtx_list.clear()
     self.undo_bytes = 0  # no undo across a timeout
+    self.eifel_ts = None
     self.rtx_again.clear()
     self.rtx_again_bytes = 0
     self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged octet
