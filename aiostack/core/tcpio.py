@@ -169,6 +169,7 @@ class TcpIo:
     isn_secret: bytes
     _egress: list[tuple[int, Any]]
     _ident: int
+    c_ip: Counters
     _ready: dict[int, Any]
     _arp: Any
     _addrs: dict[int, Interface]
@@ -623,6 +624,8 @@ class TcpIo:
                 else:
                     out.append((ifindex, frame))
         self._ident = ident
+        cv = self.c_ip.values  # IP datagrams carrying TCP, counted once per batch
+        cv["packets_sent"] = cv.get("packets_sent", 0) + count
         return count
 
     # --- counters -----------------------------------------------------------------------------------
