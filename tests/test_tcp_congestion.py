@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiostack.config import TcpConfig
 from aiostack.core.tcp import congestion
@@ -394,3 +396,44 @@ def test_cubic_undo_restores_curve() -> None:
     assert cc.on_spurious_congestion(3000)
     assert (cc.k_s, cc.w_max, cc.epoch_start_us) == (k_before, w_max_before, epoch_before)
     assert cc.cwnd == cwnd_before and cc.ssthresh == 70 * MSS
+
+
+# --- invariants under random event sequences ---------------------------------------------------------
+
+EVENT = st.one_of(
+    st.tuples(st.just("ack"), st.integers(1, 200_000), st.integers(0, 2_000_000), st.integers(0, 500_000)),
+    st.tuples(st.just("recovery"), st.integers(0, 2_000_000), st.just(0), st.just(0)),
+    st.tuples(st.just("exit"), st.just(0), st.just(0), st.just(0)),
+    st.tuples(st.just("rto"), st.integers(0, 2_000_000), st.just(0), st.just(0)),
+    st.tuples(st.just("undo"), st.just(0), st.just(0), st.just(0)),
+    st.tuples(st.just("mss"), st.sampled_from([536, 1200, 1448, 8960]), st.just(0), st.just(0)),
+    st.tuples(st.just("idle"), st.just(0), st.just(0), st.just(0)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["newreno", "cubic"]), events=st.lists(EVENT, max_size=60))
+def test_random_event_sequences_keep_sane_windows(name: str, events) -> None:
+    cc = congestion.create(name, 1448, CFG, 0)
+    now = 0
+    for kind, a, b, c in events:
+        now += 1_000 + c
+        if kind == "ack":
+            cc.on_ack(a, b, c or None, now)
+        elif kind == "recovery":
+            cc.on_enter_recovery(a, now)
+            assert cc.cwnd == cc.ssthresh >= 2 * cc.mss
+        elif kind == "exit":
+            cc.on_exit_recovery(now)
+        elif kind == "rto":
+            cc.on_rto(a, now)
+            assert cc.cwnd == cc.mss and cc.ssthresh >= 2 * cc.mss
+        elif kind == "undo":
+            cc.on_spurious_congestion(now)
+        elif kind == "mss":
+            cc.set_mss(a)
+        else:
+            cc.on_idle_restart(now)
+        assert isinstance(cc.cwnd, int) and isinstance(cc.ssthresh, int)
+        assert cc.mss <= cc.cwnd < 2**40
+        assert cc.ssthresh >= 2 * cc.mss or cc.ssthresh == SSTHRESH_INFINITE
