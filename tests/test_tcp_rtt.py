@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiostack.config import MS, SECOND, TcpConfig
 from aiostack.core.tcp.rtt import CLOCK_GRANULARITY_US, RttEstimator
@@ -116,3 +118,30 @@ def test_handshake_loss_falls_back_to_three_seconds() -> None:
 def test_bad_bounds_rejected() -> None:
     with pytest.raises(ValueError):
         RttEstimator(dataclasses.replace(TcpConfig(), rto_min_us=5 * SECOND, rto_max_us=1 * SECOND))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("sample"), st.integers(-10, 300 * SECOND), st.integers(1, 64)),
+            st.tuples(st.just("backoff"), st.just(0), st.just(1)),
+            st.tuples(st.just("reset"), st.just(0), st.just(1)),
+        ),
+        max_size=80,
+    )
+)
+def test_rto_always_within_bounds(ops) -> None:
+    cfg = TcpConfig()
+    est = RttEstimator(cfg)
+    for kind, v, n in ops:
+        if kind == "sample":
+            est.on_sample(v, n)
+        elif kind == "backoff":
+            est.backoff()
+        else:
+            est.reset_backoff()
+        assert cfg.rto_min_us <= est.rto_us <= cfg.rto_max_us
+        assert est.rto_us >= est.base_rto_us
+        assert est.srtt_us is None or est.srtt_us >= 1
+        assert est.rttvar_us >= 0
