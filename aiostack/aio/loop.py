@@ -39,6 +39,11 @@ class _StackLoopMixin:
                           flags: int = 0) -> Any:
         return await self.aiostack.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
 
+    async def shutdown_default_executor(self, *args: Any, **kw: Any) -> None:
+        """``asyncio.run``/``Runner`` call this last: the stack is closed too (flush, then abort)."""
+        await self.aiostack.close()
+        await super().shutdown_default_executor(*args, **kw)  # type: ignore[misc]
+
     async def start_tls(self, transport: Any, protocol: Any, sslcontext: Any, *, server_side: bool = False,
                         server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
                         ssl_shutdown_timeout: float | None = None) -> Any:

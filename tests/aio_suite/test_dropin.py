@@ -112,13 +112,20 @@ def test_event_loop_policy(use_uvloop: bool) -> None:
     if use_uvloop:
         pytest.importorskip("uvloop")
     old = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(aiostack.EventLoopPolicy(use_uvloop=use_uvloop))
+    stacks: list[aiostack.Stack] = []
+
+    def stack_factory() -> aiostack.Stack:
+        stacks.append(aiostack.Stack())
+        return stacks[-1]
+
+    asyncio.set_event_loop_policy(aiostack.EventLoopPolicy(use_uvloop=use_uvloop, stack_factory=stack_factory))
     try:
         result = asyncio.run(plain_asyncio_program())
     finally:
         asyncio.set_event_loop_policy(old)
     _check(result)
     assert result["socket_type"] == "TcpSocket"
+    assert all(s.closed for s in stacks)  # asyncio.run's shutdown closed the loop's stack
 
 
 @pytest.mark.timeout(60)
