@@ -405,3 +405,33 @@ def test_eifel_keeps_the_reduction_for_a_real_loss() -> None:
     s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512, ts_val=s.peer_ts(), ts_ecr=rtx.ts_val)
     assert s.conn.counters["spurious_recoveries_undone"] == 0
     assert s.conn.cc.cwnd < 10 * MSS
+
+
+def test_spurious_rto_is_undone_with_eifel() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"d" * (8 * MSS))
+    first = s.poll()
+    assert len(first) == 8
+    cwnd0 = s.conn.cc.cwnd
+    s.advance(RTO_MIN)  # the path stalls: the RTO fires and S0 goes again
+    assert [x.seq for x in s.poll()] == [s.l(1)]
+    assert s.conn.cc.cwnd == MSS
+    # the ACK for the original flight arrives, echoing the original TSval (RFC 3522): spurious timeout
+    s.inject(".", seq=s.r(1), ack=s.l(1 + 4 * MSS), ts_val=s.peer_ts(), ts_ecr=first[0].ts_val)
+    assert s.conn.counters["spurious_rtos_undone"] == 1
+    assert s.conn.cc.cwnd >= cwnd0  # RFC 4015: the window comes back
+    assert s.conn.snd_nxt == s.conn.snd_max  # no go-back over data still in flight
+    assert all(x.seq != s.l(1 + MSS) for x in s.poll())
+
+
+def test_real_rto_is_not_undone() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"d" * (8 * MSS))
+    s.poll()
+    s.advance(RTO_MIN)
+    rtx = s.poll()[0]
+    s.advance(20_000)
+    s.inject(".", seq=s.r(1), ack=s.l(1 + MSS), ts_val=s.peer_ts(), ts_ecr=rtx.ts_val)
+    assert s.conn.counters["spurious_rtos_undone"] == 0
+    out = s.poll()
+    assert out and out[0].seq == s.l(1 + MSS)  # go-back continues in slow start

@@ -214,6 +214,9 @@ class TcpConnection:
         self.undo_end = iss
         self.undo_bytes = 0  # bytes retransmitted in the episode not yet reported as duplicates
         self.eifel_ts: int | None = None  # TSval of the episode's first retransmission (RFC 3522)
+        self.rto_prior = (0, 0)  # (cwnd, ssthresh) before the first RTO of a series
+        self.rto_eifel_pending = False
+        self.rto_eifel_ts: int | None = None  # TSval of the first retransmission after that RTO
         self.tail_lost = False  # RACK-style: the unSACKed data sent before recovery is lost
         self.tail_end = iss  # SND.MAX when recovery began: the end of that data
         self.recover_fs = 0  # RFC 6937 RecoverFS

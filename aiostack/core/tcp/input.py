@@ -359,6 +359,21 @@ def _filter_sack(c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int
     return blocks
 
 
+def _undo_rto(c: TcpConnection) -> None:
+    """RFC 3522 detection / RFC 4015 response for a spurious timeout: the first ACK after the RTO echoes
+    a timestamp older than the retransmission, so the original data arrived. The window comes back and
+    sending resumes with new data instead of going back over what is in flight."""
+    c.counters.inc("spurious_rtos_undone")
+    cc = c.cc
+    cwnd, ssthresh = c.rto_prior
+    if cc.cwnd < cwnd:
+        cc.cwnd = cwnd
+    if cc.ssthresh < ssthresh:
+        cc.ssthresh = ssthresh
+    if seq_lt(c.snd_nxt, c.snd_max):
+        c.snd_nxt = c.snd_max
+
+
 def _undo_recovery(c: TcpConnection) -> None:
     """RFC 4015-style response to a spurious fast retransmit detected with D-SACK (RFC 3708): restore
     the window from before the episode and tolerate deeper reordering (a higher DupThresh, as Linux
@@ -419,6 +434,13 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         # RFC 9293 §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT: new data acknowledged
         c.snd_una = ack
         c.tlp_out = False
+        rts = c.rto_eifel_ts
+        c.rto_eifel_pending = False
+        if rts is not None:
+            c.rto_eifel_ts = None
+            tse = seg.ts_ecr
+            if tse is not None and seq_lt(tse, rts):
+                _undo_rto(c)
         ets = c.eifel_ts
         if ets is not None and una == c.undo_start:
             c.eifel_ts = None

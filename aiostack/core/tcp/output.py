@@ -488,6 +488,9 @@ def emit_data(
         ts = seg.ts_val
         if ts is not None:
             self.rtx_ts = ts
+            if self.rto_eifel_pending:
+                self.rto_eifel_pending = False
+                self.rto_eifel_ts = ts  # RFC 3522: the TSval of the timeout's retransmission
     else:
         if self.snd_una == snd_max:
             self.head_sent_us = now_us

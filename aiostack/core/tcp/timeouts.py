@@ -163,6 +163,11 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     self.retries += 1
     self.counters.inc("rto_expiries")
     flight = seq_diff(self.snd_max, self.snd_una)
+    if self.retries == 1 and self.ts_ok and not self.in_recovery:
+        # RFC 3522 / RFC 4015: remember enough to undo this timeout if it proves spurious
+        self.rto_prior = (self.cc.cwnd, self.cc.ssthresh)
+        self.rto_eifel_pending = True
+    self.rto_eifel_ts = None
     self.cc.on_rto(flight, now_us)
     self.rtt.backoff()
     # RFC 6582 §4: after an RTO, no fast retransmit until snd_una passes the data sent so far.
