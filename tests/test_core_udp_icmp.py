@@ -229,3 +229,21 @@ def test_port_unreachable_for_fragmented_datagram_quotes_first_fragment() -> Non
     assert struct.unpack_from("!H", q, 2)[0] == 4028 and struct.unpack_from("!H", q, 6)[0] == 0  # whole, unfragmented
     ev = cli.next_event()
     assert isinstance(ev, UdpError) and ev.errno == errno.ECONNREFUSED
+
+
+def test_icmp_error_about_an_echo_request_reaches_the_ping_endpoint() -> None:
+    net, a, b = two_hosts()
+    net.settle()
+    ep = a.ping(0xCB007109, seq=5, payload=b"x" * 8, ident=77, now_us=0)  # routed nowhere: no route
+    assert a.counters()["ip.drops.no_route"] == 1
+    a.add_route("0.0.0.0/0", gateway="198.18.0.2")
+    ep.send(0xCB007109, 6, b"y" * 8, now_us=0)
+    net.settle()
+    # B (the "router") is a host and drops it; it answers as a router would with host unreachable.
+    req = next(frame_bytes(f) for h, _i, f in net.sent if h is a and frame_bytes(f)[12:14] == b"\x08\x00")
+    err = icmp.build_error(icmp.DEST_UNREACH, icmp.UNREACH_HOST, 0, memoryview(req[14:]))
+    a.receive_frames(1, [_ip_frame(b, a, 1, bytes(err))], net.now)
+    assert ep in a.pop_ready()
+    ev = ep.next_event()
+    assert isinstance(ev, icmp.EchoError) and ev.kind == "host_unreachable" and ev.errno == errno.EHOSTUNREACH
+    assert (ev.reporter, ev.dst, ev.ident, ev.seq) == (IP_B, 0xCB007109, 77, 6)

@@ -622,13 +622,13 @@ class Host(TcpIo):
                 c.drop(q)
                 return
             c.inc("errors_received")
-            self._deliver_icmp_error(q, now_us)
+            self._deliver_icmp_error(q, now_us, src)
         elif icmp_type == icmpmod.SOURCE_QUENCH:
             c.drop("source_quench")  # RFC 6633: source quench is deprecated and ignored
         else:
             c.drop("unhandled_type")
 
-    def _deliver_icmp_error(self, q: icmpmod.QuotedError, now_us: int) -> None:
+    def _deliver_icmp_error(self, q: icmpmod.QuotedError, now_us: int, reporter: int) -> None:
         """Map a received error to the endpoint whose datagram it quotes (RFC 1122 §3.2.2.1, §4.1.3.3)."""
         c = self.c_icmp
         if q.src not in self._addrs and (q.src & LOOPBACK_MASK) != LOOPBACK_NET:
@@ -651,6 +651,17 @@ class Host(TcpIo):
                 c.inc("errors_delivered")
             else:
                 c.drop("error_no_endpoint")
+        elif q.protocol == PROTO_ICMP and q.src_port >> 8 == icmpmod.ECHO_REQUEST:
+            # The quoted ICMP header: type/code where the ports would be, identifier and sequence number
+            # where TCP has its sequence number.
+            ping = self._pings.get(q.seq >> 16)
+            if ping is None:
+                c.drop("error_no_endpoint")
+                return
+            ping._error(icmpmod.EchoError(reporter, q.kind, icmpmod.KIND_ERRNO[q.kind], q.dst, q.seq >> 16,
+                                          q.seq & 0xFFFF, now_us))
+            self._mark_ready(ping)
+            c.inc("errors_delivered")
         else:
             c.drop("error_no_endpoint")
 

@@ -199,6 +199,18 @@ class EchoReply(NamedTuple):
     now_us: int
 
 
+class EchoError(NamedTuple):
+    """An ICMP error about one of our echo requests (``ping``'s "Destination Host Unreachable")."""
+
+    reporter: int  # who sent the error (a router, or the destination itself)
+    kind: str
+    errno: int
+    dst: int  # where the request was going
+    ident: int
+    seq: int
+    now_us: int
+
+
 class PingEndpoint:
     """An ICMP echo "socket" for tools: ``send(dst, seq, payload, now_us)``; replies via ``next_event()``."""
 
@@ -207,7 +219,7 @@ class PingEndpoint:
     def __init__(self, host: Any, ident: int) -> None:
         self.host = host
         self.ident = ident
-        self.events: deque[EchoReply] = deque()
+        self.events: deque[EchoReply | EchoError] = deque()
         self._sent: dict[int, int] = {}
         self._closed = False
 
@@ -226,7 +238,11 @@ class PingEndpoint:
             return
         self.events.append(EchoReply(src, self.ident, seq, payload, self._sent.pop(seq, None), now_us))
 
-    def next_event(self) -> EchoReply | None:
+    def _error(self, err: EchoError) -> None:
+        if len(self.events) < 1024:
+            self.events.append(err)
+
+    def next_event(self) -> EchoReply | EchoError | None:
         return self.events.popleft() if self.events else None
 
     def close(self) -> None:
