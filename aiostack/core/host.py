@@ -38,6 +38,7 @@ PROTO_TCP = 6
 FLAGS_MF_OFFSET = 0x3FFF  # MF flag and fragment offset (RFC 791 §3.1)
 ICMP_ERROR_BURST = 50  # Linux icmp_msgs_burst
 PMTU_EXPIRY_US = 600 * 1_000_000  # RFC 1191 §6.3: forget a reduced PMTU after about 10 minutes
+PMTU_MAX_ENTRIES = 1024
 
 _IP = struct.Struct("!BBHHHBBHII")
 # Ethernet destination, EtherType, then the IPv4 fields the fast path needs (version/IHL, total length,
@@ -635,8 +636,12 @@ class Host(TcpIo):
             c.drop("error_not_ours")
             return
         if q.kind == icmpmod.KIND_FRAG_NEEDED and q.mtu is not None:
-            # RFC 1191 §6.3: remember the reduced path MTU for this destination.
-            self._pmtu[q.dst] = (q.mtu, now_us + PMTU_EXPIRY_US)
+            # RFC 1191 §6.3: remember the reduced path MTU for this destination (a bounded table: the
+            # oldest entry gives way, so forged errors cannot grow it without limit).
+            pmtu = self._pmtu
+            if q.dst not in pmtu and len(pmtu) >= PMTU_MAX_ENTRIES:
+                del pmtu[next(iter(pmtu))]
+            pmtu[q.dst] = (q.mtu, now_us + PMTU_EXPIRY_US)
             c.inc("pmtu_updates")
         if q.protocol == PROTO_UDP:
             ep = self._udp.get((q.src, q.src_port)) or self._udp.get((0, q.src_port))
