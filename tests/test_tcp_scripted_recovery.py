@@ -435,3 +435,31 @@ def test_real_rto_is_not_undone() -> None:
     assert s.conn.counters["spurious_rtos_undone"] == 0
     out = s.poll()
     assert out and out[0].seq == s.l(1 + MSS)  # go-back continues in slow start
+
+
+def test_early_retransmit_for_a_short_tail() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    s.conn.send(b"x" * (3 * MSS))
+    assert len(s.poll()) == 3  # all the data: nothing new can produce more duplicate ACKs
+    L = s.l
+    s.inject(".", seq=s.r(1), ack=L(1), sack_blocks=((L(1 + MSS), L(1 + 2 * MSS)),))
+    assert s.poll() == []  # one SACKed segment of three: not yet
+    s.inject(".", seq=s.r(1), ack=L(1), sack_blocks=((L(1 + MSS), L(1 + 3 * MSS)),))
+    out = s.poll()
+    assert out and out[0].seq == L(1)  # RFC 5827: DupThresh = outstanding segments - 1 = 2
+    assert s.conn.counters["early_retransmits"] == 1 and s.conn.counters["rto_expiries"] == 0
+
+
+def test_tail_loss_probe_skips_a_sacked_tail() -> None:
+    s = Script.client()
+    s.conn.send(b"x" * (6 * MSS))
+    assert len(s.poll()) == 6
+    L = s.l
+    s.inject(".", seq=s.r(1), ack=L(1), sack_blocks=((L(1 + 4 * MSS), L(1 + 6 * MSS)),))
+    assert s.poll() == []  # two SACKed segments: no loss is certain yet
+    s.advance(s.conn.timers.tlp - s.now)
+    out = s.poll()
+    assert [x.seq for x in out] == [L(1 + 3 * MSS)]  # the highest segment the receiver lacks
+    s.inject(".", seq=s.r(1), ack=L(1), sack_blocks=((L(1 + 3 * MSS), L(1 + 6 * MSS)),))
+    out = s.poll()
+    assert s.conn.in_recovery and out and out[0].seq == L(1)  # the probe's SACK starts recovery

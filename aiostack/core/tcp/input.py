@@ -359,6 +359,23 @@ def _filter_sack(c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int
     return blocks
 
 
+def _early_retransmit(c: TcpConnection, mss: int) -> bool:
+    """RFC 5827 §3.2 (SACK variant): with fewer than four segments outstanding and no new data to send,
+    DupThresh drops to the outstanding segments minus one, so a short tail can recover without an RTO."""
+    flight = seq_diff(c.snd_max, c.snd_una)
+    oseg = (flight + mss - 1) // mss
+    if oseg >= 4 or oseg < 2:
+        return False
+    unsent = len(c.sendbuf) - seq_diff(c.snd_nxt, c.buf_seq)
+    if unsent > 0 and seq_diff(seq_add(c.snd_una, c.snd_wnd), c.snd_nxt) > 0:
+        return False  # new data can still go: it will produce the duplicate ACKs
+    sacked_segs = (c.scoreboard.sacked_bytes + mss - 1) // mss
+    if sacked_segs >= oseg - 1:
+        c.counters.inc("early_retransmits")
+        return True
+    return False
+
+
 def _undo_rto(c: TcpConnection) -> None:
     """RFC 3522 detection / RFC 4015 response for a spurious timeout: the first ACK after the RTO echoes
     a timestamp older than the retransmission, so the original data arrived. The window comes back and
@@ -559,7 +576,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         dt = c.dupthresh
         if c.dupacks >= dt or (
             sack_ok and c.scoreboard.sacked_bytes and c.scoreboard.is_lost(c.snd_una, mss, dt)
-        ) or (c.tlp_out and newly_sacked and acked <= 0):
+        ) or (c.tlp_out and newly_sacked and acked <= 0) or (
+            newly_sacked and _early_retransmit(c, mss)
+        ):
             # (the last case: RFC 8985 §7.4: the tail loss probe was SACKed while earlier data is still
             # missing, so that data was lost: recover now instead of waiting for the RTO)
             _enter_recovery(c, now_us)

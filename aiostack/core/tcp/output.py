@@ -206,13 +206,21 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
                 if seq_gt(end, self.high_rxt):
                     self.high_rxt = end
     if self.rtx_tail:
-        # RFC 8985 §7.3: the probe retransmits the last segment sent
+        # RFC 8985 §7.3: the probe retransmits the last segment sent; when the receiver already SACKed
+        # the tail, the highest segment still missing (a probe it already holds would teach nothing)
         self.rtx_tail = False
-        k = seq_diff(self.snd_max, self.snd_una)
+        end = self.snd_max
+        board = self.scoreboard
+        if self.sack_ok and board.sacked_bytes and board.highest_sacked == end:
+            last_left = end
+            for left, _right in board.ranges():
+                last_left = left
+            end = last_left
+        k = seq_diff(end, self.snd_una)
         if k > self.snd_mss:
             k = self.snd_mss
         if k > 0:
-            seg = self.retransmit_at(seq_add(self.snd_max, -k), k, now_us)
+            seg = self.retransmit_at(seq_add(end, -k), k, now_us)
             if seg is not None:
                 out.append(seg)
     cwnd = self.cc.cwnd
