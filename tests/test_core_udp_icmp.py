@@ -247,3 +247,33 @@ def test_icmp_error_about_an_echo_request_reaches_the_ping_endpoint() -> None:
     ev = ep.next_event()
     assert isinstance(ev, icmp.EchoError) and ev.kind == "host_unreachable" and ev.errno == errno.EHOSTUNREACH
     assert (ev.reporter, ev.dst, ev.ident, ev.seq) == (IP_B, 0xCB007109, 77, 6)
+
+
+def test_redirect_from_the_first_hop_adds_a_host_route() -> None:
+    from test_core_util import MAC_C, Net, make_host
+
+    net = Net()
+    a, b, c = make_host(1), make_host(2), make_host(3)
+    a0 = a.add_interface("eth0", bytes.fromhex("020000000001"), "198.18.0.1/24", mtu=1500)
+    b0 = b.add_interface("eth0", bytes.fromhex("020000000002"), "198.18.0.2/24", mtu=1500)
+    c.add_interface("eth0", MAC_C, "198.18.0.3/24", mtu=1500)
+    net.wire(a, a0, b, b0)
+    a.add_route("0.0.0.0/0", gateway="198.18.0.2")
+    far = 0xCB007109
+    ep = a.udp_bind()
+    ep.sendto(b"via b", far, 53, now_us=0)
+    net.settle()
+    req = next(frame_bytes(f) for h, _i, f in net.sent if h is a and frame_bytes(f)[23] == 17)
+    # B says: use 198.18.0.3 for that destination.
+    redirect = bytearray(icmp.build_error(icmp.REDIRECT, 1, 0xC6120003, memoryview(req[14:])))
+    a.receive_frames(1, [_ip_frame(b, a, 1, bytes(redirect))], net.now)
+    assert a.counters()["icmp.redirects_accepted"] == 1
+    assert a.route(far)[1] == 0xC6120003 and a.route(0xCB007110)[1] == IP_B  # only that host
+    # A redirect from someone who is not the first hop, or to an off-link gateway, is ignored.
+    bogus = icmp.build_error(icmp.REDIRECT, 1, 0xC6120009, memoryview(req[14:]))
+    a.receive_frames(1, [_ip_frame(b, a, 1, bytes(bogus), src=0xC6120007)], net.now)
+    offlink = icmp.build_error(icmp.REDIRECT, 1, 0x0A000001, memoryview(req[14:]))
+    a.receive_frames(1, [_ip_frame(b, a, 1, bytes(offlink), src=0xC6120003)], net.now)
+    c_ = a.counters()
+    assert c_["icmp.drops.redirect_not_from_gateway"] == 1 and c_["icmp.drops.redirect_bad_gateway"] == 1
+    assert a.route(far)[1] == 0xC6120003

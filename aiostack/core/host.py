@@ -624,10 +624,38 @@ class Host(TcpIo):
                 return
             c.inc("errors_received")
             self._deliver_icmp_error(q, now_us, src)
+        elif icmp_type == icmpmod.REDIRECT:
+            self._receive_redirect(src, msg)
         elif icmp_type == icmpmod.SOURCE_QUENCH:
             c.drop("source_quench")  # RFC 6633: source quench is deprecated and ignored
         else:
             c.drop("unhandled_type")
+
+    def _receive_redirect(self, reporter: int, msg: memoryview) -> None:
+        """RFC 1122 §3.2.2.2: a host MUST update its routing from a Redirect, and SHOULD discard one whose
+        new gateway is not on the subnet it arrived by or whose sender is not the current first hop.
+        Network redirects are treated as host redirects (RFC 1122 §3.3.1.2): a /32 route is added."""
+        c = self.c_icmp
+        if len(msg) < 8 + 20 or msg[1] > 3:
+            c.drop("redirect_bad")
+            return
+        gateway = int.from_bytes(msg[4:8], "big")
+        if (msg[8] >> 4) != 4:
+            c.drop("redirect_bad")
+            return
+        dst = int.from_bytes(msg[8 + 16:8 + 20], "big")
+        rt = self.route(dst)
+        if rt is None or rt[0].loopback or rt[1] != reporter or rt[1] == dst:
+            c.drop("redirect_not_from_gateway")
+            return
+        iface = rt[0]
+        if ((gateway & iface.netmask) != iface.network or gateway in self._addrs or gateway == iface.broadcast
+                or gateway == reporter):
+            c.drop("redirect_bad_gateway")
+            return
+        self._routes.add((dst, 32), gateway, iface.ifindex)
+        self._redirected(dst, gateway)
+        c.inc("redirects_accepted")
 
     def _deliver_icmp_error(self, q: icmpmod.QuotedError, now_us: int, reporter: int) -> None:
         """Map a received error to the endpoint whose datagram it quotes (RFC 1122 §3.2.2.1, §4.1.3.3)."""

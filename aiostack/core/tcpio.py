@@ -505,6 +505,12 @@ class TcpIo:
         self._touch(rec)
         return True
 
+    def _redirected(self, dst: int, gateway: int) -> None:
+        """Connections to ``dst`` now go through ``gateway`` (an accepted ICMP redirect)."""
+        for rec in self._tcp.values():
+            if rec.key[2] == dst and not rec.iface.loopback:
+                rec.next_hop = gateway
+
     def _tcp_unreachable(self, owner: Any, now_us: int) -> None:
         """ARP failed for the next hop of ``owner``'s packets: RFC 1122 §2.3.2.2 / Linux EHOSTUNREACH."""
         rec = self._tcp_by_id.get(id(owner))
