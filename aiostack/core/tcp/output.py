@@ -144,8 +144,17 @@ def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None 
             out.append(self.syn_segment(now_us))
             if self.timers.rto is None:
                 self.timers.rto = now_us + self.rtt.rto_us
-    if self.ack_now and st in SYNCHRONIZED:
-        out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
+    if self.ack_now:
+        if st in SYNCHRONIZED:
+            out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
+        else:
+            self.ack_now = False  # nothing to acknowledge before the handshake completes
+    if st not in SENDS_DATA:
+        # requests the state left behind (recovery ended by the FIN's ACK, ...): poll_at() must not
+        # keep reporting work that no state will do
+        self.rtx_head = self.rtx_tail = self.tlp_new = False
+        if st is not SYN_SENT and st is not SYN_RECEIVED:
+            self.need_syn = False
     if out:
         cv = self.counters.values
         cv["segments_out"] = cv.get("segments_out", 0) + len(out)
@@ -189,6 +198,7 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
         not (self.rtx_head or self.rtx_tail or self.in_recovery or self.fin_queued)
         and sb.end - sb.base <= seq_diff(self.snd_nxt, self.buf_seq)
     ):
+        self.tlp_new = False
         return  # nothing to send or resend (the common case on a receiver)
     if (self.snd_una == self.snd_max and self.last_send_us is not None
             and now_us - self.last_send_us > self.rtt.rto_us and not self.in_recovery):
