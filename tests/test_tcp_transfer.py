@@ -100,21 +100,12 @@ def _sack_no_rto(nbytes: int, seed: int, cc: str) -> None:
     assert counter(a, "rto") == 0, f"seed={seed}: RTO expiries {a}"
 
 
-# Seeds 1-20 and 21 were tried: all but seed 9 finish without an RTO. Seed 9 loses the first of the last
-# three segments (the FIN's neighbours arrive and are SACKed, 2240 bytes: fewer than DupThresh ranges and
-# not more than 2 * SMSS); RFC 6675 alone cannot call it lost and the tail loss probe re-sends the last,
-# already SACKed segment, so the RTO repairs it. RFC 5827 early retransmit (DupThresh = outstanding
-# segments - 1 when fewer than 4 are out and no new data can go) or RFC 8985 RACK time-order detection
-# outside recovery would.
-TAIL_LOSS_GAP = pytest.mark.xfail(
-    reason="engine: a loss among the last 3 segments waits for the RTO (no RFC 5827 / RACK outside recovery)",
-    strict=False,
-)
-
-
+# Seeds 1-20 and 21 were tried. Seed 9 loses the first of the last three segments (its neighbours arrive
+# and are SACKed: 2240 bytes, fewer than DupThresh ranges and not more than 2 * SMSS), which RFC 6675
+# alone leaves to the RTO; RFC 5827 early retransmit repairs it (engine e048060).
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("seed", [21, 3, pytest.param(9, marks=TAIL_LOSS_GAP)])
+@pytest.mark.parametrize("seed", [21, 3, 9])
 @pytest.mark.parametrize("cc", ["cubic", "newreno"])
 def test_sack_10mib_one_percent_loss_needs_no_rto(cc: str, seed: int) -> None:
     _sack_no_rto(10 * MIB, seed, cc)
