@@ -70,7 +70,7 @@ def _run_mode(pure: bool, mib: float, mss: int) -> dict[str, float | int | str]:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("mss", [1460, 65495])
 def test_engine_segments_per_second_compiled_vs_pure(mss: int) -> None:
-    mib = 8.0 if mss == 1460 else 64.0
+    mib = 32.0 if mss == 1460 else 128.0
     rows = [_run_mode(False, mib, mss), _run_mode(True, mib, mss)]
     for r in rows:
         print(
