@@ -356,3 +356,17 @@ def test_segment_wire_round_trip_and_malformed_input() -> None:
     bad[12] = 0x30  # data offset 3 words
     with pytest.raises(MalformedPacket):
         Segment.from_wire(bad)
+
+
+def test_poll_at_never_reports_work_no_state_can_do() -> None:
+    lst = TcpListener(LOCAL_IP, LOCAL_PORT, config=cfg(recv_buffer_bytes=1000, window_scaling=False,
+                                                        timestamps=False), isn_secret=SECRET)
+    conn = lst.on_segment(Segment(REMOTE_PORT, LOCAL_PORT, 5000, 0, SYN, 8192), LOCAL_IP, REMOTE_IP, 0)
+    assert conn is not None
+    s = Script(conn, 0, 5000)
+    s.expect("S.")
+    # data without ACK, partly beyond the window, before the handshake completed
+    s.inject("P", seq=s.r(1), payload=b"z" * 3000)
+    s.expect_nothing()
+    at = conn.poll_at()
+    assert at is not None and at > s.now  # only the SYN-ACK retransmission timer
