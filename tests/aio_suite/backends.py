@@ -156,6 +156,23 @@ class PairBackend(_AiostackBackend):
         self.client, self.server = a, b
 
 
+class NetsimBackend(PairBackend):
+    """The pair joined by the network simulator instead: 1500-byte MTU, 200 µs one way, seeded."""
+
+    name = "netsim"
+
+    async def start(self) -> None:
+        from aiostack import Stack
+        from aiostack.link.netsim import Netsim
+
+        sim = Netsim(latency_us=200, mtu=1500, seed=1)
+        a, b = Stack.pair(link=sim, hosts={"server.test": "198.18.0.2"})
+        self.stacks = [a, b]
+        await a.start()
+        await b.start()
+        self.client, self.server = a, b
+
+
 class LoopbackBackend(_AiostackBackend):
     """``aiostack.Stack()``: one stack, client and server on its 127.0.0.1/8 loopback interface."""
 
@@ -264,7 +281,8 @@ class TapOffloadBackend(TapBackend):
     offload = True
 
 
-BACKENDS: dict[str, type[Backend]] = {"kernel": KernelBackend, "pair": PairBackend, "loopback": LoopbackBackend,
+BACKENDS: dict[str, type[Backend]] = {"kernel": KernelBackend, "pair": PairBackend, "netsim": NetsimBackend,
+                                      "loopback": LoopbackBackend,
                                       "tap": TapBackend, "tap-offload": TapOffloadBackend}
 
 

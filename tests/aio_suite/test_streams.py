@@ -151,6 +151,7 @@ async def test_abort(backend: Backend) -> None:
 
     async def watch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            writer.write(await reader.readexactly(5))  # accepted and answering before the abort
             while await reader.read(65536):
                 pass
             peer_saw.set_result(b"")
@@ -162,7 +163,8 @@ async def test_abort(backend: Backend) -> None:
     port = server.sockets[0].getsockname()[1]
     reader, writer = await backend.client.open_connection(backend.server_host, port)
     writer.write(b"hello")
-    await writer.drain()
+    assert await reader.readexactly(5) == b"hello"
+    writer.write(b"unsent or in flight")
     writer.transport.abort()
     assert writer.transport.is_closing()
     await writer.wait_closed()  # connection_lost(None): no exception
@@ -204,6 +206,8 @@ async def test_server_close_and_wait_closed(backend: Backend) -> None:
     assert server.get_loop() is asyncio.get_running_loop()
     port = server.sockets[0].getsockname()[1]
     reader, writer = await backend.client.open_connection(backend.server_host, port)
+    writer.write(b"!")
+    assert await reader.readexactly(1) == b"!"  # accepted (a closing listener resets what it did not)
     server.close()
     assert not server.is_serving()
     # closing the server stops accepting; the established connection keeps working
