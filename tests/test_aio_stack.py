@@ -378,3 +378,25 @@ async def test_failing_protocol_factory_is_reported_and_the_peer_reset() -> None
             srv.close()
         finally:
             loop.set_exception_handler(None)
+
+
+async def test_keepalive_detects_a_dead_peer() -> None:
+    """SO_KEEPALIVE + TCP_KEEPIDLE/KEEPINTVL/KEEPCNT: unanswered probes end the connection (TimeoutError)."""
+    a, b, hole = _pair_with_blackhole()
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        writer.write(b"x")
+        assert await reader.readexactly(1) == b"x"
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        hole.on = True
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(), 15)
+        assert 0.9 < loop.time() - t0 < 10
+        srv.close()

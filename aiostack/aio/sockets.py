@@ -76,9 +76,10 @@ class TcpSocket(_SocketBase):
             conn.set_keepalive(conn.keepalive, idle_us=self._positive(value) * SECOND_US,
                                now_us=self._transport._stack.now_us())
         elif level == IPPROTO_TCP and option == socket.TCP_KEEPINTVL:
-            conn.set_keepalive(conn.keepalive, interval_us=self._positive(value) * SECOND_US)
+            conn.set_keepalive(conn.keepalive, interval_us=self._positive(value) * SECOND_US,
+                               now_us=self._transport._stack.now_us())
         elif level == IPPROTO_TCP and option == socket.TCP_KEEPCNT:
-            conn.set_keepalive(conn.keepalive, count=self._positive(value))
+            conn.set_keepalive(conn.keepalive, count=self._positive(value), now_us=self._transport._stack.now_us())
         elif level == IPPROTO_TCP and option == TCP_USER_TIMEOUT:
             conn.set_user_timeout(max(0, _as_int(value)) * 1000)
         elif level == SOL_SOCKET and option == socket.SO_SNDBUF:
