@@ -175,6 +175,30 @@ def test_bench_cli_uvloop_and_selection(tmp_path: pathlib.Path) -> None:
         assert any(fn[2] == "pingpong" for fn in stats.stats)  # type: ignore[attr-defined]
 
 
+def test_a_failing_sample_marks_its_row_and_the_run_goes_on() -> None:
+    import argparse
+
+    from aiostack.tools import bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    b = bench.Bench(parser.parse_args(["--repeat", "1"]))
+    row = bench.Row("bulk", "bulk", "MB/s", "kernel loopback")
+
+    async def broken(ep: wl.Endpoints) -> dict[str, Any]:
+        raise wl.IntegrityError("received 3 bytes, expected 4")
+
+    async def fine(ep: wl.Endpoints) -> dict[str, Any]:
+        return {"value": 2.0, "bytes": 4, "verified": True}
+
+    with asyncio.Runner() as runner:
+        assert b._sample(runner, row, "reference", bench.kernel_session, broken, "bulk reference 1/1") is None
+        assert b._sample(runner, row, "reference", bench.kernel_session, fine, "bulk reference 2/2")
+    d = row.as_dict()
+    assert not d["verified"] and d["failures"] == 1 and "IntegrityError" in d["note"]
+    assert d["reference"]["samples"] == [2.0]
+
+
 def test_bench_rejects_unknown_workload(tmp_path: pathlib.Path) -> None:
     r = subprocess.run([sys.executable, "-m", "aiostack", "bench", "--only", "nonsense"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)

@@ -171,6 +171,7 @@ class Row:
     verified: bool = True
     note: str = ""
     target: str = ""
+    failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         a, r = summarize(self.aiostack), summarize(self.reference)
@@ -181,7 +182,7 @@ class Row:
                 "reference_name": self.reference_name, "ratio": ratio, "paired_ratio": paired,
                 "target": self.target,
                 "verified": self.verified and bool(self.aiostack or self.reference),
-                "verified_bytes": self.verified_bytes, "note": self.note}
+                "verified_bytes": self.verified_bytes, "failures": self.failures, "note": self.note}
 
 
 def _fmt(x: float) -> str:
@@ -309,26 +310,40 @@ class Bench:
         return sides if i % 2 == 0 else sides[::-1]
 
     def _sample(self, runner: asyncio.Runner, row: Row, side: str, factory: SessionFactory, fn: Sample,
-                label: str, key: str = "value") -> dict[str, Any]:
+                label: str, key: str = "value") -> dict[str, Any] | None:
         self.progress.start(label)
-        if self.args.profile and side == "aiostack":
-            import cProfile
+        try:
+            if self.args.profile and side == "aiostack":
+                import cProfile
 
-            prof = cProfile.Profile()
-            prof.enable()
-            try:
+                prof = cProfile.Profile()
+                prof.enable()
+                try:
+                    res = runner.run(_one(factory, fn))
+                finally:
+                    prof.disable()
+                    self._save_profile(row.key, prof)
+            else:
                 res = runner.run(_one(factory, fn))
-            finally:
-                prof.disable()
-                self._save_profile(row.key, prof)
-        else:
-            res = runner.run(_one(factory, fn))
+        except Exception as exc:
+            self._failed(row, label, exc)
+            return None
         if not res.get("verified"):
             row.verified = False
         row.verified_bytes += int(res.get("bytes", 0))
         (row.aiostack if side == "aiostack" else row.reference).append(float(res[key]))
         self.progress.finish(label, f"{_fmt(res[key])} {row.unit}")
         return res
+
+    def _failed(self, row: Row, label: str, exc: BaseException, progress: bool = True) -> None:
+        """A sample that raised: the row is marked unverified, says why, and the run goes on."""
+        row.verified = False
+        row.failures += 1
+        if row.failures <= 2:
+            msg = f"{label} failed: {type(exc).__name__}: {exc}"[:300]
+            row.note = f"{row.note}; {msg}" if row.note else msg
+        if progress:
+            self.progress.finish(label, f"FAILED ({type(exc).__name__}: {str(exc)[:120]})")
 
     def _save_profile(self, key: str, prof: Any) -> None:
         """Accumulate the aiostack samples' cProfile data in ``--profile DIR/<row>.prof`` (pstats format)."""
@@ -412,10 +427,14 @@ class Bench:
                 env = {k: v for k, v in os.environ.items() if k != "AIOSTACK_PURE"}
                 if pure == "1":
                     env["AIOSTACK_PURE"] = "1"
-                res = run_child(argv, env)
                 want = "pure" if pure == "1" else "cython"
-                if res["fastpath"] != want:
-                    raise RuntimeError(f"child ran the {res['fastpath']} fast path, expected {want}")
+                try:
+                    res = run_child(argv, env)
+                    if res["fastpath"] != want:
+                        raise RuntimeError(f"child ran the {res['fastpath']} fast path, expected {want}")
+                except Exception as exc:
+                    self._failed(row, label, exc)
+                    continue
                 row.verified_bytes += int(res["bytes"])
                 row.verified = row.verified and bool(res["verified"])
                 (row.aiostack if side == "aiostack" else row.reference).append(float(res["value"]))
@@ -443,7 +462,12 @@ class Bench:
             for i in range(a.repeat):
                 label = f"TAP reference kernel->kernel veth {i + 1}/{a.repeat}"
                 self.progress.start(label)
-                ref = kernelnet.kernel_bulk(net, ns, nbytes)
+                try:
+                    ref = kernelnet.kernel_bulk(net, ns, nbytes)
+                except Exception as exc:
+                    for n, r in enumerate(rows):
+                        self._failed(r, label, exc, progress=n == 0)
+                    continue
                 self.progress.finish(label, f"{_fmt(ref['value'])} MB/s")
                 for r in rows:
                     r.reference.append(float(ref["value"]))
@@ -453,7 +477,11 @@ class Bench:
                 for r, (direction, mode) in zip(rows, TAP_MODES, strict=True):
                     label = f"{r.workload} {i + 1}/{a.repeat}"
                     self.progress.start(label)
-                    res = runner.run(tap_sample(ns, tap_ns, direction, mode, nbytes))
+                    try:
+                        res = runner.run(tap_sample(ns, tap_ns, direction, mode, nbytes))
+                    except Exception as exc:
+                        self._failed(r, label, exc)
+                        continue
                     r.aiostack.append(float(res["value"]))
                     r.verified_bytes += int(res["bytes"])
                     r.verified = r.verified and bool(res["verified"])
@@ -531,6 +559,9 @@ async def tap_sample(ns: Any, tap_ns: str, direction: str, mode: str, nbytes: in
                 res = await asyncio.to_thread(kernelnet.read_json_line, peer)
             await asyncio.to_thread(peer.wait, kernelnet.IO_TIMEOUT_S)
     finally:
+        if peer is not None and peer.poll() is None:
+            peer.kill()  # a failed sample must not leave its peer holding the port
+            await asyncio.to_thread(peer.wait, 10)
         if not stack.closed:
             await stack.close()
     if not res.get("verified") or res.get("bytes") != nbytes:

@@ -168,13 +168,19 @@ def read_json_line(p: subprocess.Popen[str], timeout: float = IO_TIMEOUT_S) -> d
 
 def kernel_bulk(net: VethNet, ns: Netns, total_bytes: int, port: int = 5201) -> dict[str, Any]:
     """Kernel -> kernel bulk over the veth pair (sender in ns_a, receiver in ns_b); the receiver's numbers."""
-    recv = ns.spawn(net.ns_b, peer_argv("recv", net.addr_b, port, total_bytes))
-    read_json_line(recv)  # {"ready": port}
-    send = ns.spawn(net.ns_a, peer_argv("send", net.addr_b, port, total_bytes))
-    result = read_json_line(recv)
-    sent = read_json_line(send)
-    for p in (recv, send):
-        p.wait(timeout=IO_TIMEOUT_S)
+    procs = [ns.spawn(net.ns_b, peer_argv("recv", net.addr_b, port, total_bytes))]
+    try:
+        read_json_line(procs[0])  # {"ready": port}
+        procs.append(ns.spawn(net.ns_a, peer_argv("send", net.addr_b, port, total_bytes)))
+        result = read_json_line(procs[0])
+        sent = read_json_line(procs[1])
+        for p in procs:
+            p.wait(timeout=IO_TIMEOUT_S)
+    finally:
+        for p in procs:  # after a failure: no peer may stay behind holding the port
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
     if not result.get("verified") or sent.get("bytes") != total_bytes:
         raise RuntimeError(f"kernel bulk over veth failed: receiver {result}, sender {sent}")
     return result
