@@ -476,3 +476,18 @@ def test_coalesced_batch_delivers_what_single_frames_deliver(picks: list[int]) -
     b2.receive_frames(1, order, net2.now)
     assert srv2.read() == srv1.read()
     assert srv2.rcv_nxt == srv1.rcv_nxt and srv2.recv_buffer_bytes == srv1.recv_buffer_bytes
+
+
+def test_loopback_tcp_leaves_checksums_partial() -> None:
+    net = Net()
+    h = make_host()
+    lo = h.add_interface("lo", bytes(6), "127.0.0.1/8", mtu=65535, loopback=True)
+    net.loop(h, lo)
+    listener = h.tcp_listen(0, 7, 4)
+    cli = h.tcp_connect("127.0.0.1", 7, now_us=0)
+    net.settle()
+    srv = listener.accept()
+    assert transfer(net, h, cli, srv, bytes(300_000)) == bytes(300_000)
+    tcp = [f for _h, _i, f in net.sent if frame_bytes(f)[23] == 6]
+    assert tcp and all(isinstance(f, OffloadFrame) and f.flags & NEEDS_CSUM for f in tcp)
+    assert h.counters().get("tcp.drops.bad_checksum", 0) == 0

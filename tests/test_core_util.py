@@ -12,6 +12,7 @@ from typing import Any
 
 from aiostack.config import IpConfig, TcpConfig
 from aiostack.core.host import Host
+from aiostack.wire.vnet import OffloadFrame
 
 MAC_A = bytes.fromhex("020000000001")
 MAC_B = bytes.fromhex("020000000002")
@@ -109,4 +110,5 @@ def two_hosts(mtu: int = 1500, caps: Any = None, ip_config: IpConfig | None = No
 
 
 def frame_bytes(frame: Any) -> bytes:
-    return bytes(frame.frame) if hasattr(frame, "frame") else bytes(frame)
+    """The Ethernet bytes of a frame item (``OffloadFrame.data`` for offload frames)."""
+    return bytes(frame.data) if isinstance(frame, OffloadFrame) else bytes(frame)

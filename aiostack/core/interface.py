@@ -78,7 +78,10 @@ class Interface:
         self.mtu = mtu
         self.caps = caps
         self.loopback = loopback
-        self.checksum_offload = bool(getattr(caps, "checksum_offload", False))
+        # A loopback interface never puts bytes on a wire: as Linux's lo (NETIF_F_HW_CSUM, receive
+        # CHECKSUM_UNNECESSARY), TCP leaves checksums partial there and the receive side trusts them.
+        # Its device is an in-memory loopback, which passes OffloadFrame items through unchanged.
+        self.checksum_offload = bool(getattr(caps, "checksum_offload", False)) or loopback
         self.gso_max_bytes = int(getattr(caps, "gso_max_bytes", 0) or 0) if self.checksum_offload else 0
 
     @property
