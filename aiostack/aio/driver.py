@@ -10,7 +10,8 @@ Shape (DESIGN §3.9-3.10):
   read in the flush, with the same cap;
 * virtual-time devices (``Netsim`` ends) are advanced to the loop's time, and their ``poll_at()`` joins
   the host's in the one timer;
-* one ``TimerHandle``, re-armed only when the earliest deadline moved;
+* one ``TimerHandle``, never later than the earliest deadline: re-armed only for an earlier one (a
+  deadline that moved later lets the armed one fire early and re-arm);
 * one coalesced flush per loop iteration (``call_soon``): ingress → timers → events to the transports →
   egress → timer.
 
@@ -134,12 +135,16 @@ class Driver:
                         host.receive_frames(port.ifindex, frames, now)
                         if len(frames) >= cap:
                             port.pending = more = True  # more may be queued: come back next iteration
-            # The armed deadline is the host's earliest as of the last flush (user calls in between
-            # only add later ones); a timer that is due runs now rather than one iteration later.
+            # The armed deadline is never later than the host's earliest (``_arm`` re-arms only for an
+            # earlier one; user calls in between only add later ones), so while it lies ahead nothing
+            # is due. Once it passed (or fired), the host's real deadline decides; a timer that is due
+            # runs now rather than one iteration later.
             at = self._timer_at
             if at is not None and (at <= now or self._timer_fired):
-                # the loop may run a timer up to its clock resolution early: it is due all the same
-                host.handle_timer(at if at > now else now)
+                due = host.poll_at()
+                if due is not None and (due <= now or (self._timer_fired and due <= at)):
+                    # the loop may run a timer up to its clock resolution early: it is due all the same
+                    host.handle_timer(due if due > now else now)
             self._timer_fired = False
             self._after_ingress()
             ready = host.pop_ready()
@@ -178,22 +183,32 @@ class Driver:
             port.device.send_batch(frames)
 
     def _arm(self) -> None:
+        """Keep one ``TimerHandle`` no later than the earliest deadline. Deadlines that move later (the
+        delayed-ACK or retransmission timer pushed back by every segment) cost nothing: the armed handle
+        stays, fires early, finds nothing due and is re-armed for the real deadline. Only an earlier
+        deadline replaces the handle."""
         at = self.host.poll_at()
         for port in self._virtual:
             t = port.device.poll_at()
             if t is not None and (at is None or t < at):
                 at = t
-        if at == self._timer_at and (self._timer is not None or at is None):
+        if at is None or self._closed:
+            if self._timer is not None:  # nothing pending: no timer stays scheduled
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = None
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        timer = self._timer
+        if timer is not None:
+            armed = self._timer_at
+            if armed is not None and armed <= at:
+                return
+            timer.cancel()
         self._timer_at = at
-        if at is not None and not self._closed:
-            self._timer = self.loop.call_at(at / 1_000_000, self._on_timer)
+        self._timer = self.loop.call_at(at / 1_000_000, self._on_timer)
 
     def _on_timer(self) -> None:
-        self._timer = None
+        self._timer = None  # _timer_at stays: the flush compares the host's deadline with it
         if not self._closed:
             self._timer_fired = True
             self.flush()
