@@ -61,19 +61,6 @@ _CSUM = struct.Struct("!H")
 # else NOP NOP sackOK, NOP wscale, NOP NOP SACK blocks.
 
 
-def _options_len(seg: Segment) -> int:
-    n = 4 if seg.mss is not None else 0
-    if seg.ts_val is not None:
-        n += 12
-    elif seg.sack_permitted:
-        n += 4
-    if seg.wscale is not None:
-        n += 4
-    if seg.sack_blocks:
-        n += 4 + 8 * len(seg.sack_blocks)
-    return n
-
-
 def _write_options(buf: bytearray, i: int, seg: Segment) -> None:
     if seg.mss is not None:
         _OPT_MSS.pack_into(buf, i, 2, 4, seg.mss)
@@ -575,7 +562,7 @@ class TcpIo:
                 hl = 20 if ts_val is None else 32
                 simple = True
             else:
-                hl = 20 + _options_len(seg)
+                hl = 20 + seg.options_len()
                 simple = False
             # Headers first, then the payload appended: one allocation and one copy, no zero-fill of the
             # payload area (faster than slice assignment from a memoryview).

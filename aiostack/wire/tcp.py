@@ -29,6 +29,7 @@ which keeps every option 4-byte aligned and the header at most 60 bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiostack.errors import MalformedPacket
@@ -43,7 +44,7 @@ __all__ = [
     "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR",
     "OPT_EOL", "OPT_NOP", "OPT_MSS", "OPT_WSCALE", "OPT_SACK_PERMITTED", "OPT_SACK", "OPT_TIMESTAMP",
     "MAX_SACK_BLOCKS",
-    "TcpView", "TcpRepr", "TcpOptions", "parse_options", "flags_str",
+    "TcpView", "TcpRepr", "TcpOptions", "parse_options", "options_len", "flags_str",
 ]
 
 # Field offsets (RFC 9293 §3.1).
@@ -189,6 +190,28 @@ def _check(buf: memoryview) -> int:
     return hl
 
 
+def options_len(
+    mss: int | None,
+    sack_permitted: bool,
+    wscale: int | None,
+    sack_blocks: Sequence[tuple[int, int]] | None,
+    ts_val: int | None,
+) -> int:
+    """Bytes of the options area in Linux's layout (a multiple of 4), as ``TcpRepr.emit`` and
+    ``aiostack.fastpath.build_tcp_options`` write it: MSS, [sackOK|NOP NOP] TS (else NOP NOP sackOK),
+    NOP wscale, NOP NOP SACK blocks."""
+    n = 4 if mss is not None else 0
+    if ts_val is not None:
+        n += 12
+    elif sack_permitted:
+        n += 4
+    if wscale is not None:
+        n += 4
+    if sack_blocks:
+        n += 4 + 8 * len(sack_blocks)
+    return n
+
+
 @dataclass(frozen=True, slots=True)
 class TcpRepr:
     """A TCP segment in values; ``payload`` is a zero-copy memoryview after ``parse``.
@@ -235,18 +258,7 @@ class TcpRepr:
 
     def options_len(self) -> int:
         """Length of the options area ``emit`` writes (a multiple of 4)."""
-        n = 0
-        if self.mss is not None:
-            n += 4
-        if self.ts_val is not None:
-            n += 12
-        elif self.sack_permitted:
-            n += 4
-        if self.wscale is not None:
-            n += 4
-        if self.sack_blocks:
-            n += 4 + 8 * len(self.sack_blocks)
-        return n
+        return options_len(self.mss, self.sack_permitted, self.wscale, self.sack_blocks, self.ts_val)
 
     @property
     def header_len(self) -> int:

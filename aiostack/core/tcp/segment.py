@@ -16,7 +16,7 @@ from typing import Any
 
 from aiostack.errors import MalformedPacket
 from aiostack.fastpath import seq_add
-from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpRepr, parse_options
+from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpRepr, options_len, parse_options
 
 Payload = Any  # bytes | memoryview (kept as Any: memoryview slices must not be copied)
 
@@ -81,18 +81,7 @@ class Segment:
 
     def options_len(self) -> int:
         """Bytes of TCP options ``emit_into`` writes (the layout of ``aiostack.wire.tcp.TcpRepr.emit``)."""
-        n = 0
-        if self.mss is not None:
-            n += 4
-        if self.ts_val is not None:
-            n += 12
-        elif self.sack_permitted:
-            n += 4
-        if self.wscale is not None:
-            n += 4
-        if self.sack_blocks:
-            n += 4 + 8 * len(self.sack_blocks)
-        return n
+        return options_len(self.mss, self.sack_permitted, self.wscale, self.sack_blocks, self.ts_val)
 
     def wire_len(self) -> int:
         """Header, options and payload: the bytes ``emit_into`` writes."""
