@@ -279,17 +279,13 @@ def check_one(p: Pair, c: TcpConnection, seg: Segment, closed_before: int) -> No
                 assert after is State.CLOSED, where  # exact match: the reset is accepted
             else:
                 assert after == before, where  # RFC 5961 §3.2: otherwise the connection stays
-                end = seq_add(seg.seq, max(len(seg.payload), 1) - 1)
                 if wnd and seq_in_window(seg.seq, rcv0, wnd):
                     assert all(s.flags == ACK and not s.payload for s in out), where  # challenge ACK
                     assert len(out) <= 1, where
-                elif wnd and seq_in_window(end, rcv0, wnd):
-                    # An RST whose SEG.SEQ is below the window but whose (diagnostic) payload reaches
-                    # into it: RFC 5961 §3.2 judges SEG.SEQ alone (drop); the engine applies the
-                    # RFC 9293 acceptance test to the whole segment and may send one challenge ACK.
-                    assert all(s.flags == ACK and not s.payload for s in out) and len(out) <= 1, where
                 else:
-                    assert not out, where  # RFC 9293: out-of-window RST silently dropped
+                    # RFC 5961 §3.2: SEG.SEQ outside the window (also when a payload reaches into it):
+                    # silently dropped
+                    assert not out, where
         elif seg.flags & SYN and before is not State.TIME_WAIT:
             assert after == before, where  # RFC 5961 §4.2: challenge ACK, no state change
             assert all(s.flags & ACK and not s.flags & (SYN | RST) for s in out), where
@@ -408,6 +404,10 @@ def test_rst_exactly_at_rcv_nxt_resets_and_elsewhere_challenges() -> None:
     assert c.state is State.ESTABLISHED
     assert len(out) == 1 and out[0].flags == ACK and out[0].ack == rcv
     assert seq_diff(out[0].seq, c.info()["snd_una"]) >= 0
+    below = Segment(B_PORT, A_PORT, seq_add(rcv, -10), 0, RST)
+    below.payload = b"d" * 100  # reaches into the window: SEG.SEQ alone decides (RFC 5961 §3.2)
+    c.receive_segment(below, p.now)
+    assert c.poll_egress(p.now) == [] and c.state is State.ESTABLISHED
     c.receive_segment(Segment(B_PORT, A_PORT, rcv, 0, RST), p.now)
     assert c.state is State.CLOSED
     p.drain_events()

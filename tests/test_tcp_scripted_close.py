@@ -217,6 +217,36 @@ def test_rst_out_of_window_is_dropped_silently() -> None:
     assert s.conn.counters["drops.out_of_window"] == 2
 
 
+def test_rst_below_window_with_payload_into_window_is_dropped_silently() -> None:
+    """RFC 5961 §3.2: only SEG.SEQ counts for a RST: one starting below RCV.NXT is outside the window
+    even when its (diagnostic) payload reaches into it: dropped and counted, no challenge ACK."""
+    s = Script.client()
+    s.inject("R", seq=s.r(-10), payload=b"x" * 100)
+    s.inject("R.", seq=s.r(0), ack=s.l(1), payload=b"y" * 50)
+    s.expect_nothing()
+    assert s.conn.state is State.ESTABLISHED
+    assert s.conn.counters["drops.out_of_window"] == 2
+    assert s.conn.counters["challenge_acks"] == 0
+    s.inject("R", seq=s.r(1) + 1, payload=b"z" * 10)  # in the window, not exact: challenge ACK
+    s.expect(".", seq=s.l(1), ack=s.r(1))
+    assert s.conn.counters["challenge_acks"] == 1
+    s.inject("R", seq=s.r(1), payload=b"w" * 10)  # exactly RCV.NXT: reset
+    assert s.conn.state is State.CLOSED
+
+
+def test_rst_with_zero_receive_window_needs_exact_sequence() -> None:
+    """RFC 5961 §3.2 with RCV.WND = 0: nothing but RCV.NXT is in the window: any other RST is dropped."""
+    s = Script.client(cfg(recv_buffer_bytes=4096))
+    s.inject("P.", seq=s.r(1), ack=s.l(1), payload=b"a" * 4096)
+    s.expect(".", ack=s.r(4097), window=0)
+    s.inject("R", seq=s.r(4098))
+    s.expect_nothing()
+    assert s.conn.state is State.ESTABLISHED
+    assert s.conn.counters["challenge_acks"] == 0
+    s.inject("R", seq=s.r(4097))
+    assert s.conn.state is State.CLOSED
+
+
 def test_rst_in_last_ack_and_time_wait_close_quietly() -> None:
     s = Script.server()
     s.inject("F.", seq=s.r(1), ack=s.l(1))

@@ -147,6 +147,18 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
     wnd = seq_diff(c.rcv_adv, rcv_nxt)
     if wnd < 0:
         wnd = 0
+    if flags & RST:
+        # RFC 5961 §3.2 (replacing RFC 9293's acceptance test for RSTs): SEG.SEQ alone decides; a RST
+        # with SEG.SEQ outside the window is dropped silently (even when its payload reaches into the
+        # window), exactly RCV.NXT resets, anything else in the window gets a challenge ACK.
+        if seq == rcv_nxt:
+            _reset(c, st)
+        elif wnd and seq_in_window(seq, rcv_nxt, wnd):
+            c.challenge_ack(now_us)
+            c.counters.drop("rst_in_window")
+        else:
+            c.counters.drop("out_of_window")
+        return
     if seg_len == 0:
         ok = seq == rcv_nxt if wnd == 0 else seq_in_window(seq, rcv_nxt, wnd)
     elif wnd == 0:
@@ -156,25 +168,15 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
     else:
         ok = seq_in_window(seq, rcv_nxt, wnd) or seq_in_window(seq_add(seq, seg_len - 1), rcv_nxt, wnd)
     if not ok:
-        if not flags & RST:
-            if plen and seq_le(seq_add(seq, plen), rcv_nxt) and c.sack_ok:
-                c.dsack = (seq, seq_add(seq, plen))  # RFC 2883 §4.1: a duplicate below RCV.NXT
-            if st is TIME_WAIT and fin:
-                c.timers.time_wait = now_us + c.config.time_wait_us  # RFC 9293: restart 2 MSL
-            if syn:
-                c.challenge_ack(now_us)  # RFC 5961 §4.2: any SYN, rate-limited (§7)
-            else:
-                c.queue_ack(now_us)
-        c.counters.drop("out_of_window")
-        return
-
-    # RFC 9293 §3.10.7.4 second step / RFC 5961 §3.2: RST.
-    if flags & RST:
-        if seg.seq == rcv_nxt:
-            _reset(c, st)
+        if plen and seq_le(seq_add(seq, plen), rcv_nxt) and c.sack_ok:
+            c.dsack = (seq, seq_add(seq, plen))  # RFC 2883 §4.1: a duplicate below RCV.NXT
+        if st is TIME_WAIT and fin:
+            c.timers.time_wait = now_us + c.config.time_wait_us  # RFC 9293: restart 2 MSL
+        if syn:
+            c.challenge_ack(now_us)  # RFC 5961 §4.2: any SYN, rate-limited (§7)
         else:
-            c.challenge_ack(now_us)
-            c.counters.drop("rst_in_window")
+            c.queue_ack(now_us)
+        c.counters.drop("out_of_window")
         return
 
     # Fourth step / RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
