@@ -463,3 +463,81 @@ def test_tail_loss_probe_skips_a_sacked_tail() -> None:
     s.inject(".", seq=s.r(1), ack=L(1), sack_blocks=((L(1 + 3 * MSS), L(1 + 6 * MSS)),))
     out = s.poll()
     assert s.conn.in_recovery and out and out[0].seq == L(1)  # the probe's SACK starts recovery
+
+
+def _prime_cubic(s: Script) -> tuple[object, ...]:
+    """Give CUBIC the state of a flow that already had a congestion event (W_max above cwnd, a running
+    epoch with K > 0); returns that state for comparison after an undo."""
+    cc = s.conn.cc
+    assert cc.name == "cubic"
+    cc.w_max = cc._origin = cc.cwnd_prior = 40.0
+    cc.k_s = 2.5
+    cc.epoch_start_us = s.now - 5_000
+    cc.w_est = 12.0
+    cc.ssthresh = 8 * cc.mss  # in congestion avoidance, as after that event
+    return (cc.w_max, cc.k_s, cc.epoch_start_us, cc._origin, cc.cwnd_prior, cc.w_est, cc.ssthresh)
+
+
+def _cubic_state(s: Script) -> tuple[object, ...]:
+    cc = s.conn.cc
+    return (cc.w_max, cc.k_s, cc.epoch_start_us, cc._origin, cc.cwnd_prior, cc.w_est, cc.ssthresh)
+
+
+def test_dsack_undo_restores_cubic_w_max_k_and_epoch() -> None:
+    """RFC 3708 detection, RFC 9438 §4.9 response: the engine asks the controller to undo
+    (on_spurious_congestion), so CUBIC's W_max, K and epoch come back, not only cwnd/ssthresh."""
+    s = Script.client(cfg(tail_loss_probe=False, timestamps=False), ts=False)
+    L = s.l
+    M = s.conn.snd_mss
+    s.inject(".", seq=s.r(1), ack=L(1), window=512)
+    before = _prime_cubic(s)
+    s.conn.send(b"u" * (20 * M))
+    assert len(s.poll()) == 10
+    cwnd0 = s.conn.cc.cwnd
+    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + M), L(1 + 4 * M)),))
+    assert s.poll()[0].seq == L(1) and s.conn.in_recovery
+    assert _cubic_state(s) != before  # the reduction moved W_max (fast convergence) and the epoch
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * M), window=512)
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * M), window=512, sack_blocks=((L(1), L(1 + M)),))
+    assert s.conn.counters["spurious_recoveries_undone"] == 1
+    assert _cubic_state(s) == before
+    assert s.conn.cc.cwnd >= cwnd0 and not s.conn.cc.in_recovery
+
+
+def test_eifel_undo_restores_cubic_state() -> None:
+    s = Script.client(cfg(tail_loss_probe=False))
+    L = s.l
+    s.inject(".", seq=s.r(1), ack=L(1), window=512)
+    before = _prime_cubic(s)
+    s.conn.send(b"e" * (20 * MSS))
+    first = s.poll()
+    s.advance(10_000)
+    s.inject(".", seq=s.r(1), ack=L(1), window=512, sack_blocks=((L(1 + MSS), L(1 + 4 * MSS)),))
+    assert s.poll()[0].seq == L(1)
+    assert s.conn.cc.w_max != before[0]
+    s.inject(".", seq=s.r(1), ack=L(1 + 10 * MSS), window=512, ts_val=s.peer_ts(), ts_ecr=first[0].ts_val)
+    assert s.conn.counters["spurious_recoveries_undone"] == 1
+    after = _cubic_state(s)
+    # the undoing ACK also acknowledged ten segments: congestion avoidance then moved W_est on from the
+    # restored epoch; everything else is the state from before the episode
+    assert after[:5] == before[:5] and after[6] == before[6]
+    assert after[5] > before[5]  # type: ignore[operator]
+
+
+def test_spurious_rto_undo_restores_cubic_state() -> None:
+    """RFC 4015 response to a spurious timeout: CUBIC leaves its after-timeout mode (RFC 9438 §4.8) and
+    gets its W_max, K and epoch back (RFC 9438 §4.9)."""
+    s = Script.client(cfg(tail_loss_probe=False))
+    before = _prime_cubic(s)
+    s.conn.send(b"d" * (8 * MSS))
+    first = s.poll()
+    s.advance(RTO_MIN)
+    assert [x.seq for x in s.poll()] == [s.l(1)]
+    cc = s.conn.cc
+    assert cc.cwnd == MSS and cc._after_rto
+    s.inject(".", seq=s.r(1), ack=s.l(1 + 4 * MSS), ts_val=s.peer_ts(), ts_ecr=first[0].ts_val)
+    assert s.conn.counters["spurious_rtos_undone"] == 1
+    assert not cc._after_rto
+    assert (cc.w_max, cc.k_s, cc._origin, cc.cwnd_prior) == (before[0], before[1], before[3], before[4])
+    assert cc.ssthresh == before[6]
+    assert cc._abc_limit == 2 * MSS  # RFC 3465 §2.3's 1-SMSS limit was for the (spurious) timeout

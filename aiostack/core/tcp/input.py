@@ -342,7 +342,9 @@ def _syn_sent(c: TcpConnection, seg: Segment, now_us: int) -> None:
         c.counters.inc("simultaneous_opens")
 
 
-def _filter_sack(c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int) -> tuple[tuple[int, int], ...]:
+def _filter_sack(
+    c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int, now_us: int
+) -> tuple[tuple[int, int], ...]:
     """RFC 2883 §4: a first block below the cumulative ACK or inside the second block is a D-SACK."""
     if not blocks:
         return blocks
@@ -356,7 +358,7 @@ def _filter_sack(c: TcpConnection, blocks: tuple[tuple[int, int], ...], ack: int
             # in the episode comes back as a duplicate, the episode was spurious (reordering)
             c.undo_bytes -= seq_diff(right, left)
             if c.undo_bytes <= 0:
-                _undo_recovery(c)
+                _undo_recovery(c, now_us)
         return blocks[1:]
     return blocks
 
@@ -378,22 +380,19 @@ def _early_retransmit(c: TcpConnection, mss: int) -> bool:
     return False
 
 
-def _undo_rto(c: TcpConnection) -> None:
+def _undo_rto(c: TcpConnection, now_us: int) -> None:
     """RFC 3522 detection / RFC 4015 response for a spurious timeout: the first ACK after the RTO echoes
     a timestamp older than the retransmission, so the original data arrived. The window comes back and
     sending resumes with new data instead of going back over what is in flight."""
     c.counters.inc("spurious_rtos_undone")
-    cc = c.cc
-    cwnd, ssthresh = c.rto_prior
-    if cc.cwnd < cwnd:
-        cc.cwnd = cwnd
-    if cc.ssthresh < ssthresh:
-        cc.ssthresh = ssthresh
+    # RFC 4015 §3.2 / RFC 9438 §4.9: the congestion controller restores its own state from before the
+    # timeout (cwnd, ssthresh and, for CUBIC, W_max, K and the epoch)
+    c.cc.on_spurious_congestion(now_us)
     if seq_lt(c.snd_nxt, c.snd_max):
         c.snd_nxt = c.snd_max
 
 
-def _undo_recovery(c: TcpConnection) -> None:
+def _undo_recovery(c: TcpConnection, now_us: int) -> None:
     """RFC 4015-style response to a spurious fast retransmit detected with D-SACK (RFC 3708): restore
     the window from before the episode and tolerate deeper reordering (a higher DupThresh, as Linux
     raises its reordering metric)."""
@@ -407,11 +406,10 @@ def _undo_recovery(c: TcpConnection) -> None:
         c.rtx_list.clear()
         c.rtx_again.clear()
         c.rtx_again_bytes = 0
-        cc.on_exit_recovery(0)
-    if cc.cwnd < c.prior_cwnd:
-        cc.cwnd = c.prior_cwnd
-    if cc.ssthresh < c.prior_ssthresh:
-        cc.ssthresh = c.prior_ssthresh
+    # RFC 3708 §5 / RFC 9438 §4.9: the controller puts back its state from before the episode's
+    # reduction (cwnd, ssthresh and, for CUBIC, W_max, K and the epoch) and leaves recovery
+    if not cc.on_spurious_congestion(now_us) and cc.in_recovery:
+        cc.on_exit_recovery(now_us)  # nothing saved to undo (the MSS changed): just end the episode
     if c.dupthresh < MAX_DUPTHRESH:
         c.dupthresh += 2
 
@@ -445,7 +443,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     if sack_ok:
         sb_before = c.scoreboard.sacked_bytes
         if seg.sack_blocks:
-            blocks = _filter_sack(c, seg.sack_blocks, ack)
+            blocks = _filter_sack(c, seg.sack_blocks, ack, now_us)
             if blocks:
                 newly_sacked = c.scoreboard.update(ack, blocks, c.snd_max)
 
@@ -459,7 +457,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
             c.rto_eifel_ts = None
             tse = seg.ts_ecr
             if tse is not None and seq_lt(tse, rts):
-                _undo_rto(c)
+                _undo_rto(c, now_us)
         ets = c.eifel_ts
         if ets is not None and una == c.undo_start:
             c.eifel_ts = None
@@ -468,7 +466,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
                 # RFC 3522 (Eifel detection): the ACK for the fast-retransmitted segment echoes a
                 # timestamp older than the retransmission: the original arrived, the episode was
                 # spurious (timestamps, unlike D-SACK, are not fooled by duplicating networks)
-                _undo_recovery(c)
+                _undo_recovery(c, now_us)
         sb = c.sendbuf
         data_acked = seq_diff(ack, c.buf_seq)
         if data_acked > 0:
@@ -658,9 +656,8 @@ def _enter_recovery(c: TcpConnection, now_us: int) -> None:
     c.recover = c.snd_max
     c.counters.inc("fast_retransmits")
     mss = c.snd_mss
-    # remembered for an undo if D-SACKs later show the episode was spurious (RFC 3708 / RFC 4015)
-    c.prior_cwnd = c.cc.cwnd
-    c.prior_ssthresh = c.cc.ssthresh
+    # remembered for an undo if D-SACKs later show the episode was spurious (RFC 3708 / RFC 4015); the
+    # congestion controller keeps its own state from before the cut (on_spurious_congestion)
     c.undo_start = c.snd_una
     c.undo_end = c.snd_max
     c.undo_bytes = 0

@@ -164,8 +164,8 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     self.counters.inc("rto_expiries")
     flight = seq_diff(self.snd_max, self.snd_una)
     if self.retries == 1 and self.ts_ok and not self.in_recovery:
-        # RFC 3522 / RFC 4015: remember enough to undo this timeout if it proves spurious
-        self.rto_prior = (self.cc.cwnd, self.cc.ssthresh)
+        # RFC 3522 / RFC 4015: watch for proof that this timeout was spurious (the congestion controller
+        # keeps its state from before the timeout for on_spurious_congestion)
         self.rto_eifel_pending = True
     self.rto_eifel_ts = None
     self.cc.on_rto(flight, now_us)
