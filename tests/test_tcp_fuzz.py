@@ -388,7 +388,8 @@ def test_random_segments_to_a_listener(flags, seq, ack, plen, mss, wscale, ts) -
         assert reply is None
         synack = conn.poll_egress(T0)
         assert len(synack) == 1 and synack[0].flags & (SYN | ACK) == SYN | ACK
-        assert synack[0].ack == seq_add(seq, 1)
+        # RFC 9293 §3.10.7.2 fourth: the SYN's text is queued and acknowledged with the SYN-ACK
+        assert synack[0].ack == seq_add(seq, 1 + plen)
         assert 88 - 12 <= conn.mss <= 1460  # floor (Linux TCP_MIN_MSS) minus the timestamp option
     else:
         assert conn is None and reply is None  # fourth: drop

@@ -370,3 +370,60 @@ def test_poll_at_never_reports_work_no_state_can_do() -> None:
     s.expect_nothing()
     at = conn.poll_at()
     assert at is not None and at > s.now  # only the SYN-ACK retransmission timer
+
+
+def test_listen_syn_with_text_is_queued_and_delivered_once_established() -> None:
+    """RFC 9293 §3.10.7.2 fourth: text on a SYN to a LISTEN endpoint is queued for processing later:
+    the SYN-ACK acknowledges it (the peer need not resend it), the application gets it only once the
+    handshake completes."""
+    lst = TcpListener(LOCAL_IP, LOCAL_PORT, config=cfg(timestamps=False), isn_secret=SECRET, mss=1460,
+                      backlog=4)
+    syn = Segment(REMOTE_PORT, LOCAL_PORT, 1_000_000, 0, SYN, 65535, b"hello")
+    syn.mss = 1460
+    conn = lst.on_segment(syn, LOCAL_IP, REMOTE_IP, 0)
+    assert conn is not None
+    s = Script(conn, 0, 1_000_000)
+    s.expect("S.", seq=s.l(0), ack=s.r(6))  # the text is acknowledged with the SYN
+    assert s.events() == []  # not announced to the application before ESTABLISHED
+    s.inject(".", seq=s.r(6), ack=s.l(1), payload=b" world")
+    assert conn.state is State.ESTABLISHED
+    ev = s.events()
+    assert ev[0] == Connected() and sum(getattr(e, "nbytes", 0) for e in ev) == 11
+    assert conn.read() == b"hello world"
+    assert conn.counters["syn_text_bytes"] == 5
+
+
+def test_listen_syn_text_is_dropped_with_a_reset_handshake() -> None:
+    lst = TcpListener(LOCAL_IP, LOCAL_PORT, config=cfg(timestamps=False), isn_secret=SECRET, mss=1460,
+                      backlog=4)
+    conn = lst.on_segment(Segment(REMOTE_PORT, LOCAL_PORT, 1_000_000, 0, SYN, 65535, b"old"), LOCAL_IP,
+                          REMOTE_IP, 0)
+    assert conn is not None
+    s = Script(conn, 0, 1_000_000)
+    s.expect("S.", ack=s.r(4))
+    s.inject("R", seq=s.r(4))  # the SYN was an old duplicate: the peer resets
+    assert conn.state is State.CLOSED
+    assert not any(getattr(e, "nbytes", 0) for e in s.events())  # the text never reached the application
+
+
+@pytest.mark.parametrize("completion", ["ack", "syn_ack"])
+def test_syn_sent_simultaneous_open_syn_text_is_queued(completion: str) -> None:
+    """RFC 9293 §3.10.7.3 fourth (SYN without ACK in SYN-SENT): the SYN's text is queued and
+    acknowledged with our SYN-ACK; a SYN-ACK that repeats it completes the open without delivering it
+    twice."""
+    s = Script.new(cfg(timestamps=False))
+    s.conn.connect(0)
+    s.expect("S", seq=s.l(0))
+    s.inject("S", seq=s.r(0), window=65535, mss=1460, payload=b"early")
+    assert s.conn.state is State.SYN_RECEIVED
+    s.expect("S.", seq=s.l(0), ack=s.r(6))
+    assert s.events() == []
+    if completion == "ack":
+        s.inject(".", seq=s.r(6), ack=s.l(1))
+    else:
+        s.inject("S.", seq=s.r(0), ack=s.l(1), payload=b"early")
+    assert s.conn.state is State.ESTABLISHED
+    ev = s.events()
+    assert ev[0] == Connected() and sum(getattr(e, "nbytes", 0) for e in ev) == 5
+    assert s.conn.read() == b"early"
+    assert s.conn.rcv_nxt == s.r(6)

@@ -108,10 +108,17 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
             c.need_syn = True  # the peer did not get our SYN-ACK: send it again
             c.counters.inc("syn_retransmits_received")
             return
-        if flags & ACK and seq_add(seg.seq, 1) == c.rcv_nxt and seg.ack == c.snd_nxt and not flags & RST:
-            # simultaneous open: the peer's SYN-ACK completes our SYN-RECEIVED (Linux tcp_validate_incoming)
+        if flags & ACK and seg.seq == c.irs and seg.ack == c.snd_nxt and not flags & RST:
+            # simultaneous open: the peer's SYN-ACK completes our SYN-RECEIVED (Linux tcp_validate_incoming);
+            # text it repeats from its SYN (already queued by syn_text) is cut off
             seg = seg.copy()
-            seg.flags = flags = flags & ~SYN
+            flags &= ~SYN
+            dup = seq_diff(c.rcv_nxt, seq_add(c.irs, 1))
+            if dup:
+                if len(seg.payload) < dup:
+                    flags &= ~FIN
+                seg.payload = seg.payload[dup:]
+            seg.flags = flags
             seg.seq = c.rcv_nxt
 
     if st is TIME_WAIT and flags & SYN and not flags & (ACK | RST):
@@ -224,6 +231,10 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
             st = c.state
             if st is CLOSED:
                 return
+            queued = c.recvbuf.bytes
+            if queued:
+                # RFC 9293 §3.10.7.2 / §3.10.7.3: the SYN's text, held until the connection is established
+                c.data_event(queued)
         else:
             _rst(c, ack)  # RFC 9293 §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>
             c.counters.drop("bad_ack")
@@ -340,6 +351,30 @@ def _syn_sent(c: TcpConnection, seg: Segment, now_us: int) -> None:
         c.state = SYN_RECEIVED
         c.need_syn = True
         c.counters.inc("simultaneous_opens")
+        syn_text(c, seg)
+
+
+def syn_text(c: TcpConnection, seg: Segment) -> None:
+    """Text carried on a SYN (LISTEN: RFC 9293 §3.10.7.2 fourth, SYN-SENT: §3.10.7.3 fourth): "queued
+    for processing later". It goes into the receive buffer at once (as much as the window takes) and is
+    acknowledged with the SYN-ACK, so the peer need not send it again; the application learns of it only
+    once the connection is established (the handshake may still prove the SYN an old duplicate). A FIN
+    on the SYN is not queued: the peer retransmits it."""
+    payload: Any = seg.payload
+    if not payload:
+        return
+    room = c.rcv_window()
+    if len(payload) > room:
+        payload = payload[:room]
+        c.counters.inc("trimmed_beyond_window")
+    n = len(payload)
+    if not n:
+        return
+    c.recvbuf.append(payload)
+    c.rcv_nxt = seq_add(c.rcv_nxt, n)
+    cv = c.counters.values
+    cv["bytes_in"] = cv.get("bytes_in", 0) + n
+    cv["syn_text_bytes"] = cv.get("syn_text_bytes", 0) + n
 
 
 def _filter_sack(
