@@ -93,6 +93,26 @@ def choose_wscale(recv_buffer_bytes: int) -> int:
 class TcpConnection:
     """A TCP endpoint for one 4-tuple. See ``docs/ARCHITECTURE.md`` ("TCP engine") for the verbs."""
 
+    # No per-instance __dict__: 10,000 idle connections must stay small (issue: idle connections).
+    __slots__ = (
+        "ack_now", "buf_seq", "cc", "chack_count", "chack_window_us", "close_after_open", "closed_reported",
+        "config", "cork", "counters", "created_us", "dsack", "dupacks", "dupthresh", "eifel_ts", "error",
+        "fin_queued", "fin_rcvd", "fin_seq", "first_partial", "head_sent_us", "high_rxt", "in_recovery",
+        "inflation", "irs", "isn_secret", "iss", "ka_probes", "karn_blocked", "keepalive", "keepalive_count",
+        "keepalive_idle_us", "keepalive_interval_us", "last_ack_sent", "last_rx_us", "last_send_us",
+        "local_ip", "local_mss", "local_port", "max_snd_wnd", "nagle", "need_syn", "ooo_fin", "out", "passive",
+        "peer_mss", "persist_backoff", "persist_start_us", "prior_cwnd", "prior_ssthresh", "probes_out",
+        "prr_delivered", "prr_last_delivered", "prr_out", "rack_scan_us", "rcv_adv", "rcv_mss", "rcv_nxt",
+        "rcv_unacked", "rcv_wscale", "read_closed", "recover", "recover_fs", "recovery_us", "recvbuf",
+        "reduction_us", "remote_ip", "remote_port", "retries", "rto_eifel_pending", "rto_eifel_ts",
+        "rto_prior", "rtt", "rtt_seq", "rtt_time", "rtx_again_bytes", "rtx_head", "rtx_tail", "rtx_ts",
+        "sack_ok", "scoreboard", "sendbuf", "shutdown_after_open", "snd_max", "snd_mss", "snd_nxt", "snd_una",
+        "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "soft_error", "state", "syn_reuse", "syn_sent_us",
+        "tail_end", "tail_lost", "timers", "tlp_new", "tlp_out", "ts_offset", "ts_ok", "ts_recent",
+        "ts_recent_us", "undo_bytes", "undo_end", "undo_start", "user_timeout_us", "writable_armed",
+        "write_low_water", "ws_ok", "listener", "events", "_rtx_list", "_rtx_again", "__weakref__",
+    )
+
     # The engine's work lives in modules by concern; bound here as methods.
     receive_segment = _input.segment_arrives
     poll_egress = _output.poll_egress
@@ -201,9 +221,10 @@ class TcpConnection:
         self.rtx_head = False  # retransmit the segment at snd_una on the next output
         # (seq, end, sent_us, kind) of the segments sent during recovery, in send order; kind: NEW_DATA,
         # FIRST_RTX (its original may still arrive) or AGAIN_RTX (an earlier copy may still arrive)
-        self.rtx_list: deque[tuple[int, int, int, int]] = deque()
+        self._rtx_list: deque[tuple[int, int, int, int]] | None = None  # created on first use
         self.recovery_us = 0  # when the current recovery began
-        self.rtx_again: deque[tuple[int, int]] = deque()  # retransmissions found lost: send them again
+        # retransmissions found lost: send them again (created on first use)
+        self._rtx_again: deque[tuple[int, int]] | None = None
         self.rtx_again_bytes = 0
         self.rack_scan_us = 0
         self.reduction_us = 0  # when the window was last reduced in this recovery
@@ -258,13 +279,30 @@ class TcpConnection:
         # --- plumbing ------------------------------------------------------------------------------
         self.timers = Timers()
         self.out: list[Segment] = []  # segments built while processing input (RSTs, immediate ACKs)
-        self.events: deque[TcpEvent] = deque()
+        self.events: list[TcpEvent] = []  # a short queue (DataReceived coalesces): a list is smaller
         self.closed_reported = False
         self.error: BaseException | None = None
         self.soft_error: str | None = None
         self.syn_reuse = False  # TIME-WAIT ended by a new SYN: the host hands that SYN to its listener
         self.close_after_open = False  # close() during the handshake
         self.shutdown_after_open = False
+
+    @property
+    def rtx_list(self) -> deque[tuple[int, int, int, int]]:
+        """Segments sent during recovery, in send order (created on first use: most connections never
+        enter recovery, and an empty deque costs 760 bytes)."""
+        d = self._rtx_list
+        if d is None:
+            d = self._rtx_list = deque()
+        return d
+
+    @property
+    def rtx_again(self) -> deque[tuple[int, int]]:
+        """Retransmissions found lost, to send once more (created on first use)."""
+        d = self._rtx_again
+        if d is None:
+            d = self._rtx_again = deque()
+        return d
 
     # ============================================================================================
     # opening
@@ -298,7 +336,6 @@ class TcpConnection:
         self.syn_sent_us = now_us
         self.last_rx_us = now_us
         self.timers.rto = now_us + self.rtt.rto_us
-        _input.syn_text(self, seg)  # RFC 9293 §3.10.7.2: text on the SYN is queued
 
     def negotiate(self, seg: Segment, now_us: int) -> None:
         """Options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2/§3.2, RFC 2018 §2)."""
@@ -575,7 +612,7 @@ class TcpConnection:
 
     def next_event(self) -> TcpEvent | None:
         ev = self.events
-        return ev.popleft() if ev else None
+        return ev.pop(0) if ev else None
 
     def has_events(self) -> bool:
         return bool(self.events)
