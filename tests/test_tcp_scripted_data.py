@@ -455,3 +455,22 @@ def test_ack_too_old_is_challenged_and_dropped() -> None:
     assert s.conn.counters["drops.ack_too_old"] == 1
     s.inject("P.", seq=s.r(1), ack=s.l(-10), payload=b"data")  # old but within MAX.SND.WND: fine
     assert s.conn.recv_buffer_bytes == 4
+
+
+def test_every_ack_with_a_timestamp_echo_gives_the_congestion_controller_an_rtt_sample() -> None:
+    """RFC 7323 §4 RTTM: each ACK's echoed timestamp is an RTT sample; the controller gets it with the
+    ACK (cc.on_ack rtt_us), so HyStart++ sees N_RTT_SAMPLE samples per round (RFC 9406 §4.2)."""
+    s = Script.client()
+    mss = s.conn.snd_mss
+    s.conn.send(b"h" * (100 * mss))  # more than the window: the sender stays cwnd-limited
+    sent = s.poll()
+    assert len(sent) == 10
+    s.advance(30_000)
+    hs = s.conn.cc.hystart
+    assert hs is not None
+    for i, seg in enumerate(sent):  # one round: the ACKs for the initial window
+        s.inject(".", seq=s.r(1), ack=s.l(1 + (i + 1) * mss), ts_val=s.peer_ts(), ts_ecr=seg.ts_val)
+        assert hs.rtt_sample_count == i + 1
+        assert len(s.poll()) == 2  # slow start: two new segments per ACK
+    assert hs.current_round_min_rtt == 30_000
+    assert s.conn.cc.srtt_us == 30_000  # CUBIC's own RTT (RFC 9438 §4.4) follows the same samples

@@ -552,7 +552,18 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         else:
             c.dupacks = 0
             c.inflation = 0
-            c.cc.on_ack(acked, seq_diff(c.snd_max, ack), rtt_us, now_us)
+            cc_rtt = rtt_us
+            if cc_rtt is None and c.ts_ok:
+                # RFC 7323 §4 (RTTM): every ACK with a timestamp echo measures the RTT. The RTO estimator
+                # keeps its one-per-window samples (RFC 6298 constants assume that rate), but the
+                # congestion controller gets one per ACK: HyStart++ needs N_RTT_SAMPLE per round
+                # (RFC 9406 §4.2) and CUBIC its RTT (RFC 9438 §4.4).
+                tse = seg.ts_ecr
+                if tse:
+                    d = seq_diff(c.ts_now(now_us), tse)
+                    if 0 <= d < 0x7FFFFFFF // 1000:
+                        cc_rtt = d * 1000 if d else 500  # 1 ms timestamp clock
+            c.cc.on_ack(acked, seq_diff(c.snd_max, ack), cc_rtt, now_us)
         # RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it (RFC 6582 §3.2
         # step 5: for partial ACKs only the first one restarts it, the "impatient" variant).
         t = c.timers
