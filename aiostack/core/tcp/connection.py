@@ -336,6 +336,7 @@ class TcpConnection:
         self.syn_sent_us = now_us
         self.last_rx_us = now_us
         self.timers.rto = now_us + self.rtt.rto_us
+        _input.syn_text(self, seg)  # RFC 9293 §3.10.7.2: text on the SYN is queued
 
     def negotiate(self, seg: Segment, now_us: int) -> None:
         """Options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2/§3.2, RFC 2018 §2)."""
