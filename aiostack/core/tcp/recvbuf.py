@@ -16,6 +16,9 @@ from typing import Any
 
 # How many recently changed ranges are remembered for SACK ordering (at most 4 blocks are ever sent).
 _RECENT = 8
+# Shared by every buffer that never stored an out-of-order range (the common case): read-only, replaced
+# by a list on the first ``_touch``.
+_EMPTY: Any = ()
 
 
 class ReceiveBuffer:
@@ -42,7 +45,7 @@ class ReceiveBuffer:
         self.ooo_bytes = 0
         self.max_ranges = max_ranges
         self.max_bytes = max_bytes
-        self._recent: list[int] = []  # starts of recently changed ranges, newest first (RFC 2018 §4)
+        self._recent: list[int] = _EMPTY  # starts of recently changed ranges, newest first (RFC 2018 §4)
 
     # --- in-order path ------------------------------------------------------------------------------
 
@@ -169,10 +172,12 @@ class ReceiveBuffer:
     def clear_ooo(self) -> None:
         self.ooo.clear()
         self.ooo_bytes = 0
-        self._recent.clear()
+        self._recent = _EMPTY
 
     def _touch(self, start: int) -> None:
         r = self._recent
+        if r is _EMPTY:
+            r = self._recent = []
         if start in r:
             r.remove(start)
         r.insert(0, start)

@@ -14,13 +14,17 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
+# Shared by every buffer with nothing written yet (an idle connection never writes): read-only, replaced
+# by real lists on the first ``write``.
+_EMPTY: Any = ()
+
 
 class SendBuffer:
     __slots__ = ("_chunks", "_starts", "_head", "base", "end", "capacity")
 
     def __init__(self, capacity: int) -> None:
-        self._chunks: list[Any] = []  # bytes objects (None once fully acknowledged, until compaction)
-        self._starts: list[int] = []  # absolute offset of each chunk's first byte, increasing
+        self._chunks: list[Any] = _EMPTY  # bytes objects (None once fully acknowledged, until compaction)
+        self._starts: list[int] = _EMPTY  # absolute offset of each chunk's first byte, increasing
         self._head = 0  # index of the first chunk still holding unacknowledged bytes
         self.base = 0
         self.end = 0
@@ -46,8 +50,12 @@ class SendBuffer:
             chunk = data
         else:
             chunk = bytes(memoryview(data).cast("B"))
-        self._chunks.append(chunk)
-        self._starts.append(self.end)
+        if self._chunks is _EMPTY:
+            self._chunks = [chunk]
+            self._starts = [self.end]
+        else:
+            self._chunks.append(chunk)
+            self._starts.append(self.end)
         self.end += n
         return n
 
@@ -95,7 +103,7 @@ class SendBuffer:
         self._head = h
 
     def clear(self) -> None:
-        self._chunks.clear()
-        self._starts.clear()
+        self._chunks = _EMPTY
+        self._starts = _EMPTY
         self._head = 0
         self.base = self.end
