@@ -106,7 +106,7 @@ class TcpConnection:
         "rcv_unacked", "rcv_wscale", "read_closed", "recover", "recover_fs", "recovery_us", "recvbuf",
         "reduction_us", "remote_ip", "remote_port", "retries", "rto_eifel_pending", "rto_eifel_ts",
         "rto_prior", "rtt", "rtt_seq", "rtt_time", "rtx_again_bytes", "rtx_head", "rtx_tail", "rtx_ts",
-        "sack_ok", "scoreboard", "sendbuf", "shutdown_after_open", "snd_max", "snd_mss", "snd_nxt", "snd_una",
+        "sack_ok", "_scoreboard", "sendbuf", "shutdown_after_open", "snd_max", "snd_mss", "snd_nxt", "snd_una",
         "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "soft_error", "state", "syn_reuse", "syn_sent_us",
         "tail_end", "tail_lost", "timers", "tlp_new", "tlp_out", "ts_offset", "ts_ok", "ts_recent",
         "ts_recent_us", "undo_bytes", "undo_end", "undo_start", "user_timeout_us", "writable_armed",
@@ -212,7 +212,7 @@ class TcpConnection:
         # --- reliability ---------------------------------------------------------------------------
         self.rtt = RttEstimator(cfg)
         self.cc = congestion.create(cfg.congestion_control, self.snd_mss, cfg, now_us)
-        self.scoreboard = SackScoreboard()
+        self._scoreboard: SackScoreboard | None = None  # created on first use (most ACKs carry no SACK)
         self.in_recovery = False
         self.recover = iss  # RFC 6582: initialised to the ISS
         self.dupacks = 0
@@ -286,6 +286,20 @@ class TcpConnection:
         self.syn_reuse = False  # TIME-WAIT ended by a new SYN: the host hands that SYN to its listener
         self.close_after_open = False  # close() during the handshake
         self.shutdown_after_open = False
+
+    @property
+    def scoreboard(self) -> SackScoreboard:
+        """The SACK scoreboard (RFC 6675), created on first use."""
+        b = self._scoreboard
+        if b is None:
+            b = self._scoreboard = SackScoreboard()
+        return b
+
+    @property
+    def sacked_bytes(self) -> int:
+        """Bytes the peer SACKed above SND.UNA (0 without a scoreboard: read without creating one)."""
+        b = self._scoreboard
+        return b.sacked_bytes if b is not None else 0
 
     @property
     def rtx_list(self) -> deque[tuple[int, int, int, int]]:
@@ -585,7 +599,7 @@ class TcpConnection:
             "send_buffer_bytes": len(self.sendbuf),
             "recv_buffer_bytes": self.recvbuf.bytes,
             "ooo_bytes": self.recvbuf.ooo_bytes,
-            "sacked_bytes": self.scoreboard.sacked_bytes,
+            "sacked_bytes": self.sacked_bytes,
             "in_recovery": self.in_recovery,
             "retransmits_in_a_row": self.retries,
             "dupacks": self.dupacks,

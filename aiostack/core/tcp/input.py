@@ -476,7 +476,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     newly_sacked = 0
     sb_before = 0
     if sack_ok:
-        sb_before = c.scoreboard.sacked_bytes
+        sb_before = c.sacked_bytes
         if seg.sack_blocks:
             blocks = _filter_sack(c, seg.sack_blocks, ack, now_us)
             if blocks:
@@ -511,7 +511,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
             c.buf_seq = seq_add(c.buf_seq, data_acked)
         if seq_lt(c.snd_nxt, ack):
             c.snd_nxt = ack
-        if sack_ok and not seg.sack_blocks and c.scoreboard.sacked_bytes:
+        if sack_ok and not seg.sack_blocks and c.sacked_bytes:
             c.scoreboard.update(ack, ())
         # RTT sample: the timed segment (Karn) or, after retransmissions, the echoed timestamp.
         rtt_us: int | None = None
@@ -610,7 +610,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
                     c.inflation = c.dupacks * mss
     if c.in_recovery and sack_ok:
         # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed bytes
-        delivered = (acked if acked > 0 else 0) + c.scoreboard.sacked_bytes - sb_before
+        delivered = (acked if acked > 0 else 0) + c.sacked_bytes - sb_before
         if delivered > 0:
             c.prr_delivered += delivered
             c.prr_last_delivered = delivered
@@ -621,7 +621,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     if not c.in_recovery and c.snd_una != c.snd_max and seq_ge(c.snd_una, c.recover):
         dt = c.dupthresh
         if c.dupacks >= dt or (
-            sack_ok and c.scoreboard.sacked_bytes and c.scoreboard.is_lost(c.snd_una, mss, dt)
+            sack_ok and c.sacked_bytes and c.scoreboard.is_lost(c.snd_una, mss, dt)
         ) or (c.tlp_out and newly_sacked and acked <= 0) or (
             newly_sacked and _early_retransmit(c, mss)
         ):

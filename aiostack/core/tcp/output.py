@@ -426,7 +426,7 @@ def segmentize(
             break
         snd_max = self.snd_max
         # already SACKed data need not be sent again after an RTO rewound snd_nxt
-        if nxt != snd_max and self.sack_ok and self.scoreboard.sacked_bytes and seq_lt(nxt, snd_max):
+        if nxt != snd_max and self.sack_ok and self.sacked_bytes and seq_lt(nxt, snd_max):
             skip = self.sacked_run(nxt)
             if skip:
                 self.snd_nxt = seq_add(nxt, skip)
