@@ -21,6 +21,7 @@ Shape (DESIGN §3.9-3.10):
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,7 @@ class Driver:
         self._dispatch = dispatch  # called with host.pop_ready() results
         self._after_ingress = after_ingress  # lets blocked writers refill the engines' send buffers
         self._ports: dict[int, _Port] = {}
+        self._port_list: list[_Port] = []  # the values of _ports, for the flush's ingress loop
         self._virtual: list[_Port] = []
         self._scheduled = False
         self._flushing = False
@@ -68,12 +70,13 @@ class Driver:
     def attach(self, ifindex: int, device: Any) -> None:
         port = _Port(ifindex, device)
         self._ports[ifindex] = port
+        self._port_list = list(self._ports.values())
         if port.virtual:
             self._virtual.append(port)
         if port.fd is not None:
             self.loop.add_reader(port.fd, self._on_readable, port)
         else:
-            device.set_wakeup(lambda p=port: self._on_wakeup(p))
+            device.set_wakeup(functools.partial(self._on_wakeup, port))
             port.pending = True
         self.kick()
 
@@ -120,14 +123,15 @@ class Driver:
         """Ingress from in-memory devices, timers, events, egress; then re-arm the timer."""
         self.flushes += 1
         host = self.host
-        now = self.now_us()
+        now = int(self._time() * 1_000_000)
         cap = self.config.max_frames_per_callback
         more = False
         self._flushing = True
         try:
-            for port in self._virtual:
-                port.device.advance(now)
-            for port in self._ports.values():
+            if self._virtual:
+                for port in self._virtual:
+                    port.device.advance(now)
+            for port in self._port_list:
                 if port.pending:
                     port.pending = False
                     frames = port.device.receive_batch(cap)
@@ -166,6 +170,12 @@ class Driver:
         if not out:
             return
         ports = self._ports
+        if len(out) == 1:  # one frame (an echo, an ACK): no grouping
+            ifindex, frame = out[0]
+            port = ports.get(ifindex)
+            if port is not None:
+                port.device.send_batch([frame])
+                return
         if len(ports) == 1:
             only = next(iter(ports.values()))
             only.device.send_batch([f for _, f in out])

@@ -80,9 +80,16 @@ class _End:
         mine = self.counters
         queued = 0
         nbytes = 0
+        max_plain = self._max_plain
         for f in frames:
-            n = frame_len(f)
-            if n > (self._max_gso if is_offload(f) else self._max_plain):
+            cls = f.__class__
+            if cls is bytearray or cls is bytes:  # the common case, without the helper calls
+                n = len(f)
+                over = n > max_plain
+            else:
+                n = frame_len(f)
+                over = n > (self._max_gso if is_offload(f) else max_plain)
+            if over:
                 mine.drop("oversize")
                 continue
             if len(q) >= limit:
