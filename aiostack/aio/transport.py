@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _READ_ALL = 1 << 30
 _PIECE_BYTES = 16 * 1024  # a received piece this large goes to a StreamReaderProtocol without a join
+_JOIN_BYTES = 64 * 1024  # smaller pieces are joined into one piece of at most this many bytes
 
 
 class TcpTransport(asyncio.Transport):
@@ -206,11 +207,24 @@ class TcpTransport(asyncio.Transport):
                         break
                     piece = conn.peek()
                     n = len(piece)
-                    if n >= _PIECE_BYTES or n == avail:
-                        conn.consume(n)
-                        data = piece
-                    else:
-                        data = conn.read(_READ_ALL)
+                    conn.consume(n)
+                    data = piece
+                    if n < _PIECE_BYTES and n < avail:
+                        # Small pieces that follow each other are joined, up to _JOIN_BYTES (after a
+                        # pause_reading the engine may hold megabytes; the reader pauses long before
+                        # that); a large piece is never cut: it goes alone, next.
+                        parts = [piece]
+                        got = n
+                        while got < _JOIN_BYTES:
+                            nxt = conn.peek()
+                            m = len(nxt)
+                            if not m or m >= _PIECE_BYTES:
+                                break
+                            conn.consume(m)
+                            parts.append(nxt)
+                            got += m
+                        if len(parts) > 1:
+                            data = b"".join(parts)
                     self._stack.kick(conn)
                     proto.data_received(data)
             else:
