@@ -25,9 +25,10 @@ from aiostack.core.tcp.segment import Segment, make_rst_for
 from aiostack.core.tcp.state import ESTABLISHED, SYN_RECEIVED
 from aiostack.errors import AddressInUse, MalformedPacket
 from aiostack.fastpath import (
+    build_tcp_frame,
     checksum_partial,
     pack_ipv4,
-    parse_tcp_options,
+    parse_tcp_segment,
     pseudo_header_sum,
     seq_le,
     seq_lt,
@@ -54,7 +55,6 @@ _OPT_MSS = struct.Struct("!BBH")
 _OPT_TS = struct.Struct("!BBBBII")
 _OPT4 = struct.Struct("!BBBB")
 _EDGES = struct.Struct("!II")
-_NOP_NOP_TS = b"\x01\x01\x08\x0a"
 _CSUM = struct.Struct("!H")
 
 # Options laid out as Linux does (and as aiostack.wire.tcp.TcpRepr.emit does): MSS, [sackOK|NOP NOP] TS,
@@ -88,22 +88,13 @@ def _write_options(buf: bytearray, i: int, seg: Segment) -> None:
 
 
 def parse_segment(payload: memoryview) -> Segment:
-    """A received TCP segment (exactly the IP payload) as a ``Segment``; MalformedPacket on bad input."""
-    n = len(payload)
-    if n < 20:
-        raise MalformedPacket("truncated", f"tcp segment of {n} bytes")
-    sport, dport, seq, ack, off, flags, window, _csum, _urg = _TCP.unpack_from(payload, 0)
-    hl = (off >> 4) * 4
-    if hl < 20 or hl > n:
-        raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
-    seg = Segment(sport, dport, seq, ack, flags, window, payload[hl:])
-    if hl == 32 and payload[20:24] == _NOP_NOP_TS:
-        # The layout of nearly every segment with RFC 7323 timestamps: NOP NOP TS(10).
-        seg.ts_val, seg.ts_ecr = _EDGES.unpack_from(payload, 24)
-    elif hl > 20:
-        seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, seg.ts_val, seg.ts_ecr = \
-            parse_tcp_options(payload, 20, hl)
-    return seg
+    """A received TCP segment (exactly the IP payload) as a ``Segment``; MalformedPacket on bad input
+    (RFC 9293 §3.1: fewer than 20 bytes, or a data offset below 5 words or beyond the segment)."""
+    # One compiled call: header fields and options (the NOP NOP TS layout of RFC 7323 Appendix A first).
+    sport, dport, seq, ack, hl, flags, window, mss, wscale, sack_perm, sack, ts_val, ts_ecr = \
+        parse_tcp_segment(payload)
+    return Segment(sport, dport, seq, ack, flags & 0xFF, window, payload[hl:], mss, wscale, sack_perm, sack,
+                   ts_val, ts_ecr)
 
 
 class _ConnRec:
@@ -554,30 +545,31 @@ class TcpIo:
         phs0 = pseudo_header_sum(src, dst, PROTO_TCP, 0)
         tcp_pack = _TCP.pack_into
         csum_pack = _CSUM.pack_into
+        build_frame = build_tcp_frame
         for seg in segs:
             payload = seg.payload
             plen = len(payload)
             ts_val = seg.ts_val
-            if seg.mss is None and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks:
-                hl = 20 if ts_val is None else 32
-                simple = True
-            else:
-                hl = 20 + seg.options_len()
-                simple = False
-            # Headers first, then the payload appended: one allocation and one copy, no zero-fill of the
-            # payload area (faster than slice assignment from a memoryview).
-            hdr = bytearray(34 + hl)
-            hdr[0:14] = eth
-            if not simple:
-                _write_options(hdr, 54, seg)
-            elif ts_val is not None:
-                _OPT_TS.pack_into(hdr, 54, 1, 1, 8, 10, ts_val, seg.ts_ecr or 0)
             sport = seg.src_port
             dport = seg.dst_port
             ack = seg.ack
             window = seg.window
             item: Any
             if offload:
+                if seg.mss is None and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks:
+                    hl = 20 if ts_val is None else 32
+                    simple = True
+                else:
+                    hl = 20 + seg.options_len()
+                    simple = False
+                # Headers first, then the payload appended: one allocation and one copy, no zero-fill of the
+                # payload area (faster than slice assignment from a memoryview).
+                hdr = bytearray(34 + hl)
+                hdr[0:14] = eth
+                if not simple:
+                    _write_options(hdr, 54, seg)
+                elif ts_val is not None:
+                    _OPT_TS.pack_into(hdr, 54, 1, 1, 8, 10, ts_val, seg.ts_ecr or 0)
                 total = 20 + hl + plen
                 pack_ipv4(hdr, ETH_LEN, 0, total, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
                 ident = (ident + 1) & 0xFFFF
@@ -599,18 +591,13 @@ class TcpIo:
                 chunks: Any = ((seg.seq, seg.flags, payload, plen),)
             else:
                 chunks = _soft_gso(seg.seq, seg.flags, payload, plen, mss)
-            one = len(chunks) == 1 if isinstance(chunks, tuple) else False
             for cseq, cflags, cpay, clen in chunks:
-                frame = hdr if one else bytearray(hdr)
-                tcp_len = hl + clen
-                # RFC 1191 §3: TCP segments carry DF so that path MTU discovery works.
-                pack_ipv4(frame, ETH_LEN, 0, 20 + tcp_len, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
+                # One compiled call per frame: Ethernet, IPv4 (RFC 1191 §3: DF set so that path MTU
+                # discovery works), TCP header and options, the payload copied once, full checksum.
+                frame = build_frame(eth, 0, ident, ttl, src, dst, sport, dport, cseq, ack, cflags, window,
+                                    seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, ts_val,
+                                    seg.ts_ecr, cpay if clen else None, False)
                 ident = (ident + 1) & 0xFFFF
-                tcp_pack(frame, 34, sport, dport, cseq, ack, hl << 2, cflags, window, 0, 0)
-                if clen:
-                    frame += cpay
-                csum_pack(frame, 34 + TCP_CSUM_OFFSET,
-                          ~checksum_partial(memoryview(frame)[34:], phs0 + tcp_len) & 0xFFFF)
                 count += 1
                 if mac is None:
                     self._arp.enqueue(ifindex, iface.ip, next_hop, frame, owner, now_us)
