@@ -286,9 +286,9 @@ class TcpTransport(asyncio.Transport):
             if n >= size:
                 return
             rest = memoryview(data).cast("B")[n:]
-            data = rest if data.__class__ is bytes else bytes(rest)
+            data = rest if data.__class__ is bytes or _immutable_view(data) else bytes(rest)
         elif data.__class__ is not bytes:
-            data = bytes(data)
+            data = memoryview(data).cast("B") if _immutable_view(data) else bytes(data)
         self._wbuf.append(data)
         self._wbuf_bytes += len(data) if data.__class__ is bytes else data.nbytes
         self._stack._blocked_writers.add(self)
@@ -478,6 +478,12 @@ class TcpTransport(asyncio.Transport):
         if name == "tcp_info":
             return self._conn.info()
         return default
+
+
+def _immutable_view(data: Any) -> bool:
+    """A read-only memoryview of ``bytes``: its contents cannot change, so it is kept by reference (in a
+    view of our own: the caller may release theirs). Other buffers are copied (the caller may reuse them)."""
+    return data.__class__ is memoryview and data.readonly and type(data.obj) is bytes and data.c_contiguous
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:

@@ -2,8 +2,9 @@
 
 Read first: RFC 9293 §3.8.6 (sending), §3.4 (the stream is numbered from ISS+1).
 
-Data is kept as the application's own immutable chunks (``bytes`` kept by reference; other buffers are
-copied once on ``write`` because the caller may reuse them). A segment's payload is a ``memoryview``
+Data is kept as the application's own immutable chunks (``bytes``, and read-only memoryviews of
+``bytes``, kept by reference; other buffers are copied once on ``write`` because the caller may
+reuse them). A segment's payload is a ``memoryview``
 slice of one chunk; only a segment spanning chunk boundaries joins pieces. Offsets are absolute stream
 offsets (Python ints, they do not wrap): ``base`` is the first unacknowledged byte (SND.UNA), ``end`` the
 offset after the last written byte. The byte count is ``end - base``: a running total, never a sum.
@@ -45,11 +46,15 @@ class SendBuffer:
             return 0
         if n > room:
             n = room
-            chunk = bytes(memoryview(data).cast("B")[:n])
-        elif isinstance(data, bytes):
-            chunk = data
+        chunk: Any
+        if isinstance(data, bytes):
+            chunk = data if n == len(data) else memoryview(data)[:n]
+        elif type(data) is memoryview and data.readonly and type(data.obj) is bytes and data.c_contiguous:
+            # A read-only view of immutable bytes cannot change under us: kept by reference, in a view
+            # of our own (the caller may release theirs).
+            chunk = memoryview(data).cast("B")[:n]
         else:
-            chunk = bytes(memoryview(data).cast("B"))
+            chunk = bytes(memoryview(data).cast("B")[:n])
         if self._chunks is _EMPTY:
             self._chunks = [chunk]
             self._starts = [self.end]
