@@ -123,5 +123,12 @@ def check_mac(mac: bytes) -> bytes:
     return bytes(mac)
 
 
+def check_probabilities(**probabilities: float) -> None:
+    """Raise ValueError naming the first argument that is not a probability in [0, 1]."""
+    for name, p in probabilities.items():
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+
+
 class DeviceClosed(LocalProtocolError):
     """An operation on a device after ``close()``."""

@@ -22,7 +22,7 @@ import heapq
 import random
 from collections.abc import Callable, Sequence
 
-from aiostack.link.base import Device, Frame, frame_data, frame_len
+from aiostack.link.base import Device, Frame, check_probabilities, frame_data, frame_len
 from aiostack.link.middleware import Middleware
 from aiostack.stats import Counters
 
@@ -65,9 +65,7 @@ class FaultInjector(Middleware):
         clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(inner)
-        for name, p in (("drop", drop), ("corrupt", corrupt), ("duplicate", duplicate), ("reorder", reorder)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+        check_probabilities(drop=drop, corrupt=corrupt, duplicate=duplicate, reorder=reorder)
         if delay_us < 0 or jitter_us < 0 or rate_bps < 0 or reorder_hold_us < 0:
             raise ValueError("delay_us, jitter_us, rate_bps and reorder_hold_us must be >= 0")
         self.drop = drop

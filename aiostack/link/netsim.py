@@ -29,7 +29,16 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from aiostack.link.base import DeviceCaps, DeviceClosed, Frame, check_mac, frame_data, frame_len, local_mac
+from aiostack.link.base import (
+    DeviceCaps,
+    DeviceClosed,
+    Frame,
+    check_mac,
+    check_probabilities,
+    frame_data,
+    frame_len,
+    local_mac,
+)
 from aiostack.stats import Counters
 
 US_PER_S = 1_000_000
@@ -135,9 +144,7 @@ class Netsim:
         mac_b: bytes | None = None,
         now_us: int = 0,
     ) -> None:
-        for name, p in (("loss", loss), ("reorder", reorder), ("duplicate", duplicate), ("corrupt", corrupt)):
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+        check_probabilities(loss=loss, reorder=reorder, duplicate=duplicate, corrupt=corrupt)
         if latency_us < 0 or rate_bps < 0 or queue_bytes < 0:
             raise ValueError("latency_us, rate_bps and queue_bytes must be >= 0")
         self.latency_us = latency_us
