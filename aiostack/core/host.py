@@ -287,6 +287,10 @@ class Host(TcpIo):
         addrs = self._addrs
         unpack = _FAST.unpack_from
         receive_tcp = self._receive_tcp
+        if not isinstance(frames, (list, tuple)):
+            frames = list(frames)
+        # Receive coalescing needs a following frame to join: a lone frame goes straight to its engine.
+        gro = len(frames) > 1
         for item in frames:
             offload = False
             trusted = False
@@ -319,7 +323,7 @@ class Host(TcpIo):
                             and checksum_partial(mv[ETH_LEN:34]) == 0xFFFF):
                         fast += 1
                         if proto == PROTO_TCP:
-                            receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us, True)
+                            receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us, gro)
                         else:
                             if self._gro is not None:
                                 self._gro_flush(now_us)
@@ -703,9 +707,13 @@ class Host(TcpIo):
     def poll_at(self) -> int | None:
         """The earliest deadline of any timer in the host (ARP, reassembly, TCP), or None."""
         best = self._tcp_poll_at()
-        for t in (self._arp.poll_at(), self._reasm.poll_at()):
+        if self._arp.pending:
+            t = self._arp.poll_at()
             if t is not None and (best is None or t < best):
                 best = t
+        t = self._reasm.poll_at()
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     def handle_timer(self, now_us: int) -> None:

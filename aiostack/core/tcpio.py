@@ -100,7 +100,7 @@ def parse_segment(payload: memoryview) -> Segment:
 class _ConnRec:
     """The host's bookkeeping for one connection: its key, route and timer entry."""
 
-    __slots__ = ("conn", "key", "iface", "next_hop", "parent", "deadline", "alive")
+    __slots__ = ("conn", "key", "iface", "next_hop", "parent", "deadline", "armed", "alive")
 
     def __init__(self, conn: Any, key: tuple[int, int, int, int], iface: Interface, next_hop: int,
                  parent: Any) -> None:
@@ -109,7 +109,8 @@ class _ConnRec:
         self.iface = iface
         self.next_hop = next_hop
         self.parent = parent
-        self.deadline: int | None = None
+        self.deadline: int | None = None  # the connection's earliest timer (conn.poll_at())
+        self.armed: int | None = None  # the time of its live entry in the host's timer heap
         self.alive = True
 
 
@@ -318,21 +319,28 @@ class TcpIo:
             self._ready[id(rec.parent)] = rec.parent
             rec.parent = None
         d = conn.poll_at()
-        if d != rec.deadline:
-            rec.deadline = d
-            if d is not None:
+        rec.deadline = d
+        if d is not None:
+            armed = rec.armed
+            # Lazy timer entries (as the driver's one TimerHandle): a deadline that moved later (the RTO
+            # restarted by every ACK) keeps its earlier heap entry, which wakes the host early and is
+            # pushed again for the real deadline then; only an earlier deadline costs a heap push.
+            if armed is None or d < armed:
+                rec.armed = d
                 heap = self._tcp_heap
                 heapq.heappush(heap, (d, next(self._tcp_tick), rec))
                 if len(heap) > 4 * len(self._tcp) + 64:
-                    # Drop stale entries (deadlines that moved) so the heap stays proportional.
-                    heap[:] = [e for e in heap if e[2].alive and e[2].deadline == e[0]]
+                    # Drop superseded entries so the heap stays proportional to the table.
+                    heap[:] = [e for e in heap if e[2].alive and e[2].armed == e[0]]
                     heapq.heapify(heap)
 
     def _tcp_poll_at(self) -> int | None:
+        """The earliest heap entry: never later than the earliest connection deadline (it may be earlier:
+        a lazy entry whose deadline moved later; handling it just re-arms it)."""
         heap = self._tcp_heap
         while heap:
             d, _t, rec = heap[0]
-            if rec.alive and rec.deadline == d:
+            if rec.alive and rec.armed == d:
                 return d
             heapq.heappop(heap)
         return None
@@ -341,7 +349,15 @@ class TcpIo:
         heap = self._tcp_heap
         while heap and heap[0][0] <= now_us:
             d, _t, rec = heapq.heappop(heap)
-            if not rec.alive or rec.deadline != d:
+            if not rec.alive or rec.armed != d:
+                continue  # superseded by an earlier entry, or the connection is gone
+            rec.armed = None
+            due = rec.deadline
+            if due is None:
+                continue
+            if due > now_us:
+                rec.armed = due  # a lazy entry: the deadline moved later; wait for it
+                heapq.heappush(heap, (due, next(self._tcp_tick), rec))
                 continue
             rec.deadline = None
             rec.conn.handle_timer(now_us)
