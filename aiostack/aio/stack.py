@@ -267,7 +267,7 @@ class Stack:
             return
         transport = TcpTransport(self, conn, protocol, server=server)
         if server._keep_alive:
-            transport._socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            transport._socket_object().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         transport._start()
         transport._on_events()
 

@@ -63,23 +63,23 @@ class TcpTransport(asyncio.Transport):
         self._eof_done = False
         self._reading = True
         self._abort_on_close = False  # SO_LINGER {1, 0}
-        self._wbuf: collections.deque[Any] = collections.deque()
+        # Bytes the engine's send buffer had no room for; created on the first such write (an idle
+        # connection carries no deque: ~760 bytes each).
+        self._wbuf: collections.deque[Any] | None = None
         self._wbuf_bytes = 0
         self._protocol_paused = False
         self._high = stack.driver_config.high_water_bytes
         low = stack.driver_config.low_water_bytes
         self._low = self._high // 4 if low is None else low
         self._conn_lost_writes = 0
-        self._peername = (format_ipv4(conn.remote_ip), conn.remote_port)
-        self._sockname = (format_ipv4(conn.local_ip), conn.local_port)
-        self._socket = TcpSocket(self)
+        self._socket: TcpSocket | None = None  # the socket-like object, made when first asked for
         if server is not None:
             server._attach(self)
         stack._register(conn, self)
 
     def __repr__(self) -> str:
         state = "closing" if self._closing else "open"
-        return f"<TcpTransport {self._sockname} -> {self._peername} {state} {self._conn.state}>"
+        return f"<TcpTransport {self._sockname()} -> {self._peername()} {state} {self._conn.state}>"
 
     # -- activation -----------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -162,7 +162,8 @@ class TcpTransport(asyncio.Transport):
             return
         if self._made and self._reading and not self._closing:
             self._deliver()  # data that arrived before the reset
-        self._wbuf.clear()
+        if self._wbuf is not None:
+            self._wbuf.clear()
         self._wbuf_bytes = 0
         self._closing = True
         self._call_lost_soon(error)
@@ -289,7 +290,10 @@ class TcpTransport(asyncio.Transport):
             data = rest if data.__class__ is bytes or _immutable_view(data) else bytes(rest)
         elif data.__class__ is not bytes:
             data = memoryview(data).cast("B") if _immutable_view(data) else bytes(data)
-        self._wbuf.append(data)
+        buf = self._wbuf
+        if buf is None:
+            buf = self._wbuf = collections.deque()
+        buf.append(data)
         self._wbuf_bytes += len(data) if data.__class__ is bytes else data.nbytes
         self._stack._blocked_writers.add(self)
         self._maybe_pause_protocol()
@@ -304,6 +308,8 @@ class TcpTransport(asyncio.Transport):
             return
         conn = self._conn
         buf = self._wbuf
+        if buf is None:
+            return
         moved = False
         while buf:
             chunk = buf[0]
@@ -418,7 +424,8 @@ class TcpTransport(asyncio.Transport):
         if self._lost:
             return
         self._closing = True
-        self._wbuf.clear()
+        if self._wbuf is not None:
+            self._wbuf.clear()
         self._wbuf_bytes = 0
         self._stack._blocked_writers.discard(self)
         self._stack._unregister(self._conn)
@@ -468,13 +475,26 @@ class TcpTransport(asyncio.Transport):
     def get_protocol(self) -> Any:
         return self._protocol
 
+    # Addresses and the socket-like object are made on request (an idle connection does not carry them).
+    def _peername(self) -> tuple[str, int]:
+        return (format_ipv4(self._conn.remote_ip), self._conn.remote_port)
+
+    def _sockname(self) -> tuple[str, int]:
+        return (format_ipv4(self._conn.local_ip), self._conn.local_port)
+
+    def _socket_object(self) -> TcpSocket:
+        sock = self._socket
+        if sock is None:
+            sock = self._socket = TcpSocket(self)
+        return sock
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "peername":
-            return self._peername
+            return self._peername()
         if name == "sockname":
-            return self._sockname
+            return self._sockname()
         if name == "socket":
-            return self._socket
+            return self._socket_object()
         if name == "tcp_info":
             return self._conn.info()
         return default
