@@ -76,5 +76,8 @@ class IpConfig:
 @dataclass(frozen=True, slots=True)
 class DriverConfig:
     max_frames_per_callback: int = 256
+    # Frames held for a device whose transmit queue is full (a qdisc in front of the ring, as Linux's
+    # txqueuelen): sent as the receiver drains, dropped and counted beyond this many.
+    tx_backlog_frames: int = 65536
     high_water_bytes: int = 64 * 1024  # asyncio default
     low_water_bytes: int | None = None  # None: high // 4, as asyncio

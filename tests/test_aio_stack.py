@@ -223,6 +223,57 @@ async def test_driver_caps_frames_per_callback() -> None:
         srv.close()
 
 
+async def test_driver_holds_frames_for_a_full_in_memory_queue() -> None:
+    # A queue of 16 frames and 200 connections opened and closed at once: every flush emits far more
+    # frames (SYNs, SYN-ACKs, FINs, ACKs) than the receiver's queue holds. The driver sends what fits (tx_room) and keeps the rest, in
+    # order, for the next iterations: no frame is lost on the wire, so no connection needs a retransmission.
+    link = LoopbackPair(mtu=1500, queue_frames=16)
+    a, b = Stack.pair(link=link)
+    async with a, b:
+        accepted: list[asyncio.StreamWriter] = []
+        srv = await b.start_server(lambda r, w: accepted.append(w), "198.18.0.2", 7, backlog=512)
+        # one connection first: the neighbour is resolved (the ARP queue holds a few frames, not 200 SYNs)
+        pairs = [await a.open_connection("198.18.0.2", 7)]
+        pairs += await asyncio.gather(*(a.open_connection("198.18.0.2", 7) for _ in range(200)))
+        for _ in range(100):
+            if len(accepted) == 201:
+                break
+            await asyncio.sleep(0.01)
+        assert len(accepted) == 201
+        for w in accepted:
+            w.close()
+        for r, _ in pairs:
+            assert await r.read() == b""  # the server's FIN after no data
+        for _, w in pairs:
+            w.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in pairs), *(w.wait_closed() for w in accepted))
+        srv.close()
+        await srv.wait_closed()
+        sa, sb = a.stats(), b.stats()
+        assert sa.get("link.pair.a.drops.queue_full", 0) == 0 and sb.get("link.pair.b.drops.queue_full", 0) == 0
+        assert sa["aio.drops.tx_backlog_full"] == 0 and sb["aio.drops.tx_backlog_full"] == 0
+        assert sa.get("tcp.retransmits", 0) == 0 and sb.get("tcp.retransmits", 0) == 0
+        for _ in range(50):  # the last ACKs may still wait for room: they go out within iterations
+            if a._driver is not None and not a._driver._backlogged:
+                break
+            await asyncio.sleep(0.001)
+        assert a._driver is not None and not a._driver._backlogged
+
+
+async def test_driver_backlog_is_bounded_and_counts_its_drops() -> None:
+    link = LoopbackPair(mtu=1500, queue_frames=4)
+    a, b = Stack.pair(link=link, driver_config=DriverConfig(tx_backlog_frames=8))
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        payload = os.urandom(200 * 1460)
+        writer.write(payload)  # one flush: ~30 segments (the initial window) for 4 + 8 places
+        assert await reader.readexactly(len(payload)) == payload  # TCP repairs what was dropped
+        assert a.stats()["aio.drops.tx_backlog_full"] > 0
+        writer.close()
+        srv.close()
+
+
 async def test_netstat_and_stats() -> None:
     a, b = Stack.pair()
     async with a, b:

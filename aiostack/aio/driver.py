@@ -13,7 +13,11 @@ Shape (DESIGN §3.9-3.10):
 * one ``TimerHandle``, never later than the earliest deadline: re-armed only for an earlier one (a
   deadline that moved later lets the armed one fire early and re-arm);
 * one coalesced flush per loop iteration (``call_soon``): ingress → timers → events to the transports →
-  egress → timer.
+  egress → timer;
+* a device that reports its free transmit room (``tx_room()``, the in-memory ends) gets no more frames
+  than fit: the rest wait in a bounded per-port backlog (``DriverConfig.tx_backlog_frames``, overflow
+  counted in ``backlog_drops``) and go out oldest first in the next iterations, as a qdisc holds packets
+  for a full NIC ring instead of the ring dropping them.
 
 ``now_us()`` here is the only place in aiostack that reads the loop's clock.
 """
@@ -21,6 +25,7 @@ Shape (DESIGN §3.9-3.10):
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +36,7 @@ from aiostack.config import DriverConfig
 class _Port:
     """One device attached to one host interface."""
 
-    __slots__ = ("ifindex", "device", "fd", "virtual", "pending", "out")
+    __slots__ = ("ifindex", "device", "fd", "virtual", "pending", "out", "tx_room", "backlog")
 
     def __init__(self, ifindex: int, device: Any) -> None:
         self.ifindex = ifindex
@@ -40,6 +45,10 @@ class _Port:
         self.virtual = hasattr(device, "advance") and hasattr(device, "poll_at")
         self.pending = False  # in-memory device signalled frames not read yet
         self.out: list[Any] = []  # egress frames collected in this flush
+        # A device that says how many frames it takes now (in-memory ends): the rest wait in ``backlog``
+        # (oldest first) until the receiver has drained its queue.
+        self.tx_room: Callable[[], int] | None = getattr(device, "tx_room", None)
+        self.backlog: collections.deque[Any] | None = None
 
 
 class Driver:
@@ -61,6 +70,8 @@ class Driver:
         self._closed = False
         self._time = loop.time
         self.flushes = 0
+        self.backlog_drops = 0  # frames lost because a device's transmit backlog was full
+        self._backlogged: list[_Port] = []  # ports holding frames back
 
     # -- the clock ----------------------------------------------------------------------------------------
     def now_us(self) -> int:
@@ -167,6 +178,8 @@ class Driver:
 
     def _egress(self, now: int) -> None:
         out = self.host.poll_egress(now)
+        if self._backlogged:
+            self._send_backlog()
         if not out:
             return
         ports = self._ports
@@ -174,11 +187,15 @@ class Driver:
             ifindex, frame = out[0]
             port = ports.get(ifindex)
             if port is not None:
-                port.device.send_batch([frame])
-                return
+                room_of = port.tx_room
+                if room_of is None or (not port.backlog and room_of()):
+                    port.device.send_batch([frame])
+                else:
+                    self._send(port, [frame])
+            return
         if len(ports) == 1:
             only = next(iter(ports.values()))
-            only.device.send_batch([f for _, f in out])
+            self._send(only, [f for _, f in out])
             return
         used: list[_Port] = []
         for ifindex, frame in out:
@@ -190,7 +207,62 @@ class Driver:
             port.out.append(frame)
         for port in used:
             frames, port.out = port.out, []
+            self._send(port, frames)
+
+    def _send(self, port: _Port, frames: list[Any]) -> None:
+        room_of = port.tx_room
+        if room_of is None:
             port.device.send_batch(frames)
+            return
+        backlog = port.backlog
+        if backlog:  # older frames wait: keep the order
+            self._hold(port, frames, 0)
+            return
+        room = room_of()
+        if len(frames) <= room:
+            port.device.send_batch(frames)
+            return
+        if room:
+            port.device.send_batch(frames[:room])
+        self._hold(port, frames, room)
+
+    def _hold(self, port: _Port, frames: list[Any], start: int) -> None:
+        """Keep ``frames[start:]`` for the device (bounded; the excess is dropped and counted)."""
+        backlog = port.backlog
+        if backlog is None:
+            backlog = port.backlog = collections.deque()
+        if not backlog:
+            self._backlogged.append(port)
+        limit = self.config.tx_backlog_frames
+        for k in range(start, len(frames)):
+            if len(backlog) >= limit:
+                self.backlog_drops += len(frames) - k
+                break
+            backlog.append(frames[k])
+        self._retry_soon()
+
+    def _send_backlog(self) -> None:
+        """Hand held frames to their devices as far as they have room (oldest first)."""
+        still: list[_Port] = []
+        for port in self._backlogged:
+            backlog = port.backlog
+            assert backlog is not None and port.tx_room is not None
+            room = port.tx_room()
+            n = len(backlog) if len(backlog) < room else room
+            if n:
+                popleft = backlog.popleft
+                port.device.send_batch([popleft() for _ in range(n)])
+            if backlog:
+                still.append(port)
+        self._backlogged = still
+        if still:
+            self._retry_soon()
+
+    def _retry_soon(self) -> None:
+        """Come back in the next loop iteration (the receiver drains its queue in between)."""
+        if not self._scheduled and not self._closed:
+            self._scheduled = True
+            self.loop.call_soon(self._flush)
 
     def _arm(self) -> None:
         """Keep one ``TimerHandle`` no later than the earliest deadline. Deadlines that move later (the

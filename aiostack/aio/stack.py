@@ -295,6 +295,7 @@ class Stack:
         out = merge(*groups)
         if self._driver is not None:
             out["aio.flushes"] = self._driver.flushes
+            out["aio.drops.tx_backlog_full"] = self._driver.backlog_drops
         return out
 
     # -- name resolution ------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Readiness: ``fileno()`` is ``None``; the wake-up callback (``set_wakeup``) is ca
 with frames still queued (``pending() > 0``) must come back by itself.
 
 Each queue is bounded (``queue_frames``); frames beyond it are dropped at the tail and counted
-(``drops.queue_full``), like a NIC ring. Frames longer than the MTU allows are dropped and counted
+(``drops.queue_full``), like a NIC ring. ``tx_room()`` tells a sender how many frames fit now, so a driver
+can hold the rest back (the asyncio driver does) instead of losing them. Frames longer than the MTU allows are dropped and counted
 (``drops.oversize``) - a frame the wire could not carry.
 """
 
@@ -105,6 +106,13 @@ class _End:
             cb = tx.wakeup
             if cb is not None:
                 cb()
+
+    def tx_room(self) -> int:
+        """Frames ``send_batch`` takes now without a ``queue_full`` drop (the space left in the peer's
+        queue): a driver holds the rest back instead of losing them, as a qdisc does for a full ring."""
+        tx = self._tx
+        room = tx.limit - len(tx.frames)
+        return room if room > 0 else 0
 
     def fileno(self) -> int | None:
         return None
