@@ -451,3 +451,44 @@ async def test_keepalive_detects_a_dead_peer() -> None:
             await asyncio.wait_for(reader.read(), 15)
         assert 0.9 < loop.time() - t0 < 10
         srv.close()
+
+
+async def test_blocked_writer_is_refilled_a_third_of_the_buffer_at_a_time() -> None:
+    # Linux sk_stream_is_writeable: a writer waiting for send-buffer space gets it back only once the free
+    # space is at least half of what is queued, so every refill moves a third of the buffer or more
+    # instead of one freed segment at a time.
+    cap = 96 * 1024
+    a, b = Stack.pair(tcp_config=TcpConfig(send_buffer_bytes=cap), mtu=1500)
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        transport: Any = writer.transport
+        refills: list[int] = []
+        real_push = transport._push
+
+        def spy() -> None:
+            before = transport._wbuf_bytes
+            real_push()
+            if before != transport._wbuf_bytes:
+                refills.append(before - transport._wbuf_bytes)
+
+        transport._push = spy
+        payload = os.urandom(1024 * 1024)
+        writer.write(payload)
+        assert await reader.readexactly(len(payload)) == payload
+        assert len(refills) > 3
+        assert min(refills[:-1]) >= cap // 3, refills  # the last one may be the tail
+        writer.close()
+        srv.close()
+
+
+def test_engine_writable_follows_the_linux_rule() -> None:
+    from aiostack.core.tcp.connection import TcpConnection
+
+    c = TcpConnection(0xC6120001, 1000, 0xC6120002, 80, config=TcpConfig(send_buffer_bytes=3000),
+                      isn_secret=b"s", mss=1460, now_us=0)
+    assert c.writable()
+    c.sendbuf.write(b"x" * 2001)
+    assert not c.writable()  # free 999 < queued/2 = 1000
+    c.sendbuf.drop(1)
+    assert c.writable()  # free 1000 >= 1000

@@ -310,6 +310,8 @@ class TcpTransport(asyncio.Transport):
         buf = self._wbuf
         if buf is None:
             return
+        if not self._closing and not self._eof_written and not conn.writable():
+            return  # too little room yet: wait until a third of the buffer is free (as Linux)
         moved = False
         while buf:
             chunk = buf[0]
