@@ -492,3 +492,39 @@ def test_engine_writable_follows_the_linux_rule() -> None:
     assert not c.writable()  # free 999 < queued/2 = 1000
     c.sendbuf.drop(1)
     assert c.writable()  # free 1000 >= 1000
+
+
+async def test_stream_reader_gets_segments_joined_up_to_256_kib() -> None:
+    # asyncio's socket transports hand a StreamReader up to 256 KiB per read; aiostack joins the engine's
+    # segments (1448 bytes here) into pieces of that size, never more, never cutting one.
+    a, b = Stack.pair(mtu=1500)
+    async with a, b:
+        sizes: list[int] = []
+        got = bytearray()
+        done = asyncio.get_running_loop().create_future()
+
+        async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            real = reader.feed_data
+
+            def spy(data: Any) -> None:
+                sizes.append(len(data))
+                real(data)
+
+            reader.feed_data = spy  # type: ignore[method-assign]
+            while chunk := await reader.read(1 << 20):
+                got.extend(chunk)
+            done.set_result(None)
+            writer.close()
+
+        srv = await b.start_server(sink, "198.18.0.2", 7)
+        _, writer = await a.open_connection("198.18.0.2", 7)
+        payload = os.urandom(4 * 1024 * 1024)
+        writer.write(payload)
+        await writer.drain()
+        writer.write_eof()
+        await asyncio.wait_for(done, 30)
+        assert bytes(got) == payload
+        assert max(sizes) <= 256 * 1024
+        assert max(sizes) > 64 * 1024 and sum(sizes) / len(sizes) > 8 * 1448, sizes
+        writer.close()
+        srv.close()

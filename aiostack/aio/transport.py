@@ -31,8 +31,12 @@ if TYPE_CHECKING:
     from aiostack.aio.stack import Stack
 
 _READ_ALL = 1 << 30
-_PIECE_BYTES = 16 * 1024  # a received piece this large goes to a StreamReaderProtocol without a join
-_JOIN_BYTES = 64 * 1024  # smaller pieces are joined into one piece of at most this many bytes
+# A StreamReaderProtocol is handed received bytes in pieces of up to 256 KiB, as asyncio's socket
+# transports read them (selector_events max_size): consecutive engine segments are joined up to that, a
+# larger one goes alone. The StreamReader pauses reading past twice its limit (128 KiB by default), so
+# the piece size sets how much one reader wake-up moves; one join copy (the kernel path copies once in
+# recv()) costs less than the extra wake-ups 64 KiB pieces would take.
+_JOIN_BYTES = 256 * 1024
 
 
 class TcpTransport(asyncio.Transport):
@@ -200,8 +204,7 @@ class TcpTransport(asyncio.Transport):
                     proto.buffer_updated(got)
             elif self._zero_copy:
                 # asyncio's own StreamReaderProtocol copies what it is given into the reader's buffer
-                # (bytearray.extend), so it gets the engine's segments as they are: large pieces are
-                # not joined first (one copy instead of two); small ones are joined (fewer calls).
+                # (bytearray.extend): engine segments are joined into pieces of at most _JOIN_BYTES.
                 while self._reading and not self._lost:
                     avail = conn.recv_buffer_bytes
                     if not avail:
@@ -210,17 +213,14 @@ class TcpTransport(asyncio.Transport):
                     n = len(piece)
                     conn.consume(n)
                     data = piece
-                    if n < _PIECE_BYTES and n < avail:
-                        # Small pieces that follow each other are joined, up to _JOIN_BYTES (after a
-                        # pause_reading the engine may hold megabytes; the reader pauses long before
-                        # that); a large piece is never cut: it goes alone, next.
+                    if n < avail and n < _JOIN_BYTES:
                         parts = [piece]
                         got = n
-                        while got < _JOIN_BYTES:
+                        while True:
                             nxt = conn.peek()
                             m = len(nxt)
-                            if not m or m >= _PIECE_BYTES:
-                                break
+                            if not m or got + m > _JOIN_BYTES:
+                                break  # a piece is never cut: it starts the next delivery
                             conn.consume(m)
                             parts.append(nxt)
                             got += m
