@@ -1,4 +1,5 @@
-"""Build aiostack's one compiled module, aiostack._fastpath, from src/_fastpath.pyx.
+"""Build aiostack's compiled modules: aiostack._fastpath from src/_fastpath.pyx, and the per-packet engine
+modules listed in aiostack/_compiled.py (ENGINE_MODULES), compiled by Cython from their own .py source.
 
 With no Cython or no C compiler the build still succeeds and aiostack runs on its pure-Python twin
 (aiostack/_fastpath_py.py); aiostack.fastpath warns once at import time when that happens.
@@ -7,7 +8,9 @@ Switches (environment): AIOSTACK_NO_EXT=1 skips the extension; AIOSTACK_ANNOTATE
 HTML annotation; AIOSTACK_LINETRACE=1 builds with line tracing for profilers and coverage.
 """
 
+import ast
 import os
+import pathlib
 import sys
 
 from setuptools import setup
@@ -16,6 +19,11 @@ from setuptools.command.build_ext import build_ext
 
 class OptionalBuildExt(build_ext):
     """A build_ext whose failure leaves a working pure-Python install instead of an error."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # the engine modules are ~20 C files: use every core
+            self.parallel = os.cpu_count() or 1
 
     def run(self):
         try:
@@ -56,9 +64,32 @@ def extensions():
         "initializedcheck": False,
         "linetrace": linetrace,
     }
-    return cythonize(
-        [ext], compiler_directives=directives, annotate=os.environ.get("AIOSTACK_ANNOTATE") == "1"
+    annotate = os.environ.get("AIOSTACK_ANNOTATE") == "1"
+    # The engine modules keep Python semantics exactly (their source is the pure twin): Cython only
+    # removes the interpreter's dispatch. binding=True keeps module functions usable as methods (the
+    # TCP connection binds functions of input/output/timeouts); annotations stay hints, not C types.
+    engine = [
+        Extension(name, [name.replace(".", "/") + ".py"], define_macros=macros)
+        for name in engine_modules()
+    ]
+    engine_directives = {
+        "language_level": "3",
+        "binding": True,
+        "annotation_typing": False,
+        "linetrace": linetrace,
+    }
+    return cythonize([ext], compiler_directives=directives, annotate=annotate) + cythonize(
+        engine, compiler_directives=engine_directives, annotate=annotate, nthreads=os.cpu_count() or 1
     )
+
+
+def engine_modules():
+    """ENGINE_MODULES from aiostack/_compiled.py, read without importing the package."""
+    path = pathlib.Path(__file__).resolve().parent / "aiostack" / "_compiled.py"
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "ENGINE_MODULES":
+            return list(ast.literal_eval(node.value))
+    raise RuntimeError("ENGINE_MODULES not found in aiostack/_compiled.py")
 
 
 def _allow_inplace_build_with_old_setuptools():

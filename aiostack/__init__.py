@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from aiostack import _compiled
+
+# Before any engine module is imported: AIOSTACK_PURE=1 (or a stale build) loads their source instead of
+# the extension modules setup.py compiled from it (aiostack/_compiled.py).
+_compiled.install()
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "Stack", "run", "loop_factory", "new_event_loop", "EventLoopPolicy"]

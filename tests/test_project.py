@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PKG = ROOT / "aiostack"
 
 # DESIGN §2: errors/config/stats -> fastpath -> wire -> core -> aio -> cli; link may use wire/errors/config.
-LAYER = {"errors": 0, "config": 0, "stats": 0, "fastpath": 1, "_fastpath_py": 1, "_fastpath": 1,
+LAYER = {"errors": 0, "config": 0, "stats": 0, "_compiled": 0, "fastpath": 1, "_fastpath_py": 1, "_fastpath": 1,
          "wire": 2, "link": 3, "core": 3, "aio": 4, "tools": 5, "cli": 5, "__main__": 5, "__init__": 5}
 FORBIDDEN_IN_SANS_IO = {"asyncio", "socket", "select", "os", "fcntl", "time", "random", "selectors"}
 
@@ -90,6 +90,38 @@ def test_ci_builds_the_compiled_fast_path() -> None:
 
     if os.environ.get("CI") != "true" or os.environ.get("AIOSTACK_PURE") == "1":
         pytest.skip("only checked in CI's compiled pass")
-    from aiostack import fastpath
+    from aiostack import _compiled, fastpath
 
     assert fastpath.IMPLEMENTATION == "cython"
+    assert _compiled.engine_status() == "cython"  # every engine module compiled from its source
+
+
+def test_pure_switch_loads_every_engine_module_from_source() -> None:
+    code = ("import aiostack._compiled as c, aiostack.fastpath as f; "
+            "print(f.IMPLEMENTATION, c.engine_status(), c.compiled_modules())")
+    env = {**__import__("os").environ, "AIOSTACK_PURE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["pure", "pure", "[]"], out.stdout + out.stderr
+
+
+def test_a_stale_extension_gives_way_to_its_source(tmp_path: pathlib.Path) -> None:
+    import importlib.machinery
+    import os
+
+    from aiostack import _compiled
+
+    name = "aiostack.core.tcp.rtt"
+    src = tmp_path / "rtt.py"
+    ext = tmp_path / ("rtt" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    src.write_text("X = 1\n")
+    ext.write_bytes(b"")
+    finder = _compiled._SourceFirst(pure=False)
+    os.utime(ext, (1_000_000, 1_000_000))
+    os.utime(src, (1_000_001, 1_000_001))  # written with the build: the extension is used
+    assert finder.find_spec(name, [str(tmp_path)]) is None
+    os.utime(src, (1_000_100, 1_000_100))  # edited afterwards: the source is loaded, with a warning
+    with pytest.warns(RuntimeWarning, match="edited after it was compiled"):
+        spec = finder.find_spec(name, [str(tmp_path)])
+    assert spec is not None and spec.origin == str(src)
+    assert _compiled._SourceFirst(pure=True).find_spec(name, [str(tmp_path)]).origin == str(src)
+    assert finder.find_spec("aiostack.wire.tcp", [str(tmp_path)]) is None  # not an engine module

@@ -93,7 +93,7 @@ def _git_commit() -> str:
 
 
 def metadata(use_uvloop: bool) -> dict[str, Any]:
-    from aiostack import fastpath
+    from aiostack import _compiled, fastpath
 
     if use_uvloop:
         import uvloop
@@ -110,6 +110,7 @@ def metadata(use_uvloop: bool) -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "loop": loop,
         "fastpath": fastpath.IMPLEMENTATION,
+        "engine": _compiled.engine_status(),
         "commit": _git_commit(),
         "loadavg_start": load,
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def collect() -> dict[str, str]:
     import aiostack
-    from aiostack import fastpath
+    from aiostack import _compiled, fastpath
 
     policy = asyncio.get_event_loop_policy()
     try:
@@ -32,6 +32,7 @@ def collect() -> dict[str, str]:
     return {
         "aiostack": aiostack.__version__,
         "fastpath": fastpath.IMPLEMENTATION,
+        "engine": _compiled.engine_status(),
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "platform": platform.platform(),
         "event_loop_policy": f"{type(policy).__module__}.{type(policy).__qualname__}",

@@ -1,0 +1,123 @@
+"""The engine modules that are also compiled, as they are, by Cython, and the switch back to their source.
+
+Besides the leaf module ``aiostack._fastpath`` (checksums, headers, sequence arithmetic), ``setup.py``
+compiles the per-packet engine modules listed in ``ENGINE_MODULES`` from their own ``.py`` source into
+extension modules beside them. The source is the pure-Python twin: there is no second copy of the logic
+to keep equal, and the compiled build only removes interpreter overhead (about 130 Python calls per TCP
+segment spread over host, engine and driver; no single function dominates, so moving one of them into
+``_fastpath`` would not help).
+
+Python's import system prefers an extension module to a ``.py`` file of the same name. ``install()`` (run by
+``aiostack/__init__.py`` before any engine module is imported) puts a finder first on ``sys.meta_path``
+that loads the source instead when
+
+- ``AIOSTACK_PURE=1`` is set (the whole package then runs as pure Python, ``fastpath`` included), or
+- the ``.py`` file is newer than its extension (an edited checkout not rebuilt yet): the source is
+  loaded and one ``RuntimeWarning`` names the stale modules (``pip install -e .`` rebuilds them).
+
+``compiled_modules()`` tells which engine modules were loaded compiled; ``engine_status()`` imports
+them all and sums it up in one word (for ``python -m aiostack info`` and the bench header).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+# Modules on the per-packet path, compiled by setup.py (the source stays the reference).
+ENGINE_MODULES: tuple[str, ...] = (
+    "aiostack.stats",
+    "aiostack.core.host",
+    "aiostack.core.tcpio",
+    "aiostack.core.tcp.connection",
+    "aiostack.core.tcp.input",
+    "aiostack.core.tcp.output",
+    "aiostack.core.tcp.timeouts",
+    "aiostack.core.tcp.timers",
+    "aiostack.core.tcp.segment",
+    "aiostack.core.tcp.sendbuf",
+    "aiostack.core.tcp.recvbuf",
+    "aiostack.core.tcp.rtt",
+    "aiostack.core.tcp.congestion.base",
+    "aiostack.core.tcp.congestion.cubic",
+    "aiostack.link.loopback",
+    "aiostack.aio.driver",
+    "aiostack.aio.transport",
+    "aiostack.aio.stack",
+)
+
+_STALE_SLACK_S = 2.0  # files written by one install/checkout differ by less than this
+
+
+class _SourceFirst:
+    """A meta-path finder that loads the ``.py`` source of engine modules that must not run compiled."""
+
+    def __init__(self, pure: bool) -> None:
+        self.pure = pure
+        self.stale: list[str] = []
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
+        if fullname not in _ENGINE or not path:
+            return None
+        leaf = fullname.rpartition(".")[2]
+        for directory in path:
+            source = os.path.join(directory, leaf + ".py")
+            if not os.path.exists(source):
+                continue
+            if not self.pure and not self._stale(directory, leaf, source, fullname):
+                return None  # the extension (or, without one, the source) through the normal finders
+            loader = importlib.machinery.SourceFileLoader(fullname, source)
+            return importlib.util.spec_from_file_location(fullname, source, loader=loader)
+        return None
+
+    def _stale(self, directory: str, leaf: str, source: str, fullname: str) -> bool:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            ext = os.path.join(directory, leaf + suffix)
+            if os.path.exists(ext):
+                if os.path.getmtime(source) > os.path.getmtime(ext) + _STALE_SLACK_S:
+                    self.stale.append(fullname)
+                    warnings.warn(f"aiostack: {fullname} was edited after it was compiled; running its source "
+                                  "(rebuild with `pip install -e .`)", RuntimeWarning, stacklevel=2)
+                    return True
+                return False
+        return False
+
+
+_ENGINE = frozenset(ENGINE_MODULES)
+_finder: _SourceFirst | None = None
+
+
+def install() -> None:
+    """Put the finder first on ``sys.meta_path`` (once)."""
+    global _finder
+    if _finder is not None:
+        return
+    _finder = _SourceFirst(pure=os.environ.get("AIOSTACK_PURE") == "1")
+    sys.meta_path.insert(0, _finder)
+
+
+def compiled_modules() -> list[str]:
+    """The engine modules imported so far that run compiled (extension modules)."""
+    out = []
+    for name in ENGINE_MODULES:
+        mod = sys.modules.get(name)
+        if mod is not None and not (getattr(mod, "__file__", "") or "").endswith(".py"):
+            out.append(name)
+    return out
+
+
+def engine_status() -> str:
+    """``"cython"`` when every engine module runs compiled, ``"pure"`` when none does, else ``"k of n"``."""
+    for name in ENGINE_MODULES:
+        importlib.import_module(name)
+    k = len(compiled_modules())
+    if k == len(ENGINE_MODULES):
+        return "cython"
+    return "pure" if k == 0 else f"{k} of {len(ENGINE_MODULES)} compiled"
