@@ -311,7 +311,7 @@ class Bench:
         return sides if i % 2 == 0 else sides[::-1]
 
     def _sample(self, runner: asyncio.Runner, row: Row, side: str, factory: SessionFactory, fn: Sample,
-                label: str, key: str = "value") -> dict[str, Any] | None:
+                label: str, key: str = "value", also: tuple[Row, str] | None = None) -> dict[str, Any] | None:
         self.progress.start(label)
         try:
             if self.args.profile and side == "aiostack":
@@ -333,6 +333,9 @@ class Bench:
             row.verified = False
         row.verified_bytes += int(res.get("bytes", 0))
         (row.aiostack if side == "aiostack" else row.reference).append(float(res[key]))
+        if also is not None:  # a second row measured by the same sample
+            other, other_key = also
+            (other.aiostack if side == "aiostack" else other.reference).append(float(res[other_key]))
         self.progress.finish(label, f"{_fmt(res[key])} {row.unit}")
         return res
 
@@ -386,9 +389,11 @@ class Bench:
         k_count = min(a.idle, _fd_budget())
         acc = Row("idle-accept", f"idle {a.idle} conns: accept rate", "accepts/s", "kernel loopback", target=">= 10,000/s")
         mem = Row("idle-memory", f"idle {a.idle} conns: heap per conn", "bytes", "kernel loopback", target="<= 4 KiB beyond buffers")
+        own = Row("idle-memory-stack", f"idle {a.idle} conns: heap per conn outside asyncio", "bytes",
+                  "kernel loopback", target="<= 4 KiB beyond buffers")
         if k_count < a.idle:
             note = f"kernel side limited to {k_count} connections by the fd limit"
-            acc.note = mem.note = note
+            acc.note = mem.note = own.note = note
         for i in range(reps):
             for side, f in self.sides(i):
                 count = a.idle if side == "aiostack" else k_count
@@ -400,9 +405,11 @@ class Bench:
                     return wl.idle_connections(ep, count, measure_memory=True)
 
                 self._sample(runner, acc, side, f, accept, f"idle accept {side} {i + 1}/{reps}")
-                self._sample(runner, mem, side, f, memory, f"idle memory {side} {i + 1}/{reps}", key="bytes_per_conn")
+                self._sample(runner, mem, side, f, memory, f"idle memory {side} {i + 1}/{reps}", key="bytes_per_conn",
+                             also=(own, "bytes_per_conn_outside_asyncio"))
         self._finish(acc)
         self._finish(mem)
+        self._finish(own)
 
     def _finish(self, row: Row) -> None:
         if not self.aiostack and not row.note:

@@ -17,7 +17,8 @@ Workloads:
   ``concurrency`` connects in flight and then held idle. Results: accepts per second (first connect to last accept) and, when
   ``measure_memory`` is set, the Python heap growth (``tracemalloc``) per connection endpoint while all
   are open and idle (each client/server pair is two endpoints; the stream objects are included, which
-  the kernel row measures alone).
+  the kernel row measures alone), and ``bytes_per_conn_outside_asyncio``, the part not allocated inside
+  asyncio's own modules (aiostack: transport, engine and host tables; the kernel path: socket objects).
 
 Each returns a plain ``dict`` (JSON-ready) with ``value`` (the headline number) and ``verified``;
 a transfer that delivers wrong or missing bytes raises :class:`IntegrityError`.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import time
 import tracemalloc
@@ -349,6 +351,7 @@ async def idle_connections(ep: Endpoints, count: int, *, concurrency: int = 256,
             if measure_memory:
                 gc.collect()
                 base = tracemalloc.get_traced_memory()[0]
+                snap0 = tracemalloc.take_snapshot()
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(n) for n in per_worker if n))
             t_last = await asyncio.wait_for(all_accepted, timeout=60)
@@ -361,8 +364,15 @@ async def idle_connections(ep: Endpoints, count: int, *, concurrency: int = 256,
             if measure_memory:
                 gc.collect()
                 used = tracemalloc.get_traced_memory()[0] - base
+                diff = tracemalloc.take_snapshot().compare_to(snap0, "filename")
                 tracemalloc.stop()
                 result["bytes_per_conn"] = used / (2 * count)
+                # What the network stack itself holds per endpoint: everything not allocated inside
+                # asyncio's own modules (its StreamReader/StreamWriter/protocol objects, futures and
+                # transports are the application's side, the same on every stack).
+                asyncio_dir = os.path.dirname(asyncio.__file__) + os.sep
+                outside = sum(d.size_diff for d in diff if not d.traceback[0].filename.startswith(asyncio_dir))
+                result["bytes_per_conn_outside_asyncio"] = outside / (2 * count)
             alive = sum(1 for _, w in clients if not w.is_closing())
             alive += sum(1 for w in server_writers if not w.is_closing())
             if alive != 2 * (count + 1):
