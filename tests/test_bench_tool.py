@@ -136,12 +136,15 @@ def test_bulk_sink_and_source_in_process() -> None:
 def test_bench_cli_rows(tmp_path: pathlib.Path) -> None:
     data = _run_bench(tmp_path, "--bulk-mib", "1", "--rounds", "50", "--idle", "20", "--pure-mib", "1")
     meta = data["meta"]
-    for key in ("machine", "python", "loop", "fastpath", "commit"):
+    for key in ("machine", "python", "loop", "fastpath", "engine", "commit"):
         assert meta[key], key
     assert meta["loop"].startswith("asyncio")
     rows = {r["key"]: r for r in data["rows"]}
-    assert list(rows) == ["bulk", "pingpong", "idle-accept", "idle-memory", "pure"]
-    assert [rows[k]["unit"] for k in rows] == ["MB/s", "round trips/s", "accepts/s", "bytes", "MB/s"]
+    assert list(rows) == ["bulk", "pingpong", "idle-accept", "idle-memory", "idle-memory-stack", "pure"]
+    assert [rows[k]["unit"] for k in rows] == ["MB/s", "round trips/s", "accepts/s", "bytes", "bytes", "MB/s"]
+    own, total = rows["idle-memory-stack"], rows["idle-memory"]
+    if _aiostack_available():  # the share outside asyncio's modules is part of the whole
+        assert 0 < own["aiostack"]["median"] < total["aiostack"]["median"]
     have_aiostack = _aiostack_available()
     for r in data["rows"]:
         if have_aiostack:
