@@ -180,7 +180,9 @@ async def test_driver_one_timer_rearmed_only_when_deadline_moves() -> None:
         srv.close()
 
 
-async def test_driver_coalesces_writes_into_one_flush() -> None:
+async def test_driver_sends_the_first_write_at_once_and_coalesces_the_rest() -> None:
+    # Autocorking: the first write of a loop iteration leaves before write() returns (as a socket send);
+    # the 99 after it in the same iteration go out together in one flush at the end of the iteration.
     a, b = Stack.pair()
     async with a, b:
         srv = await b.start_server(_echo, "198.18.0.2", 7)
@@ -189,10 +191,15 @@ async def test_driver_coalesces_writes_into_one_flush() -> None:
         driver = a._driver
         assert driver is not None
         before = driver.flushes
-        for _ in range(100):
+        sent0 = a.stats().get("tcp.segments_sent", 0)
+        writer.write(b"z" * 10)
+        assert driver.flushes - before == 1  # flushed inside write()
+        assert a.stats()["tcp.segments_sent"] - sent0 == 1
+        for _ in range(99):
             writer.write(b"z" * 10)
-        await asyncio.sleep(0)  # one loop iteration
         assert driver.flushes - before == 1
+        await asyncio.sleep(0)  # one loop iteration (the echo's arrival is flushed too)
+        assert a.stats()["tcp.segments_sent"] - sent0 == 2  # 10 bytes, then 990 in one segment
         assert await reader.readexactly(1000) == b"z" * 1000
         writer.close()
         srv.close()

@@ -13,7 +13,8 @@ Shape (DESIGN §3.9-3.10):
 * one ``TimerHandle``, never later than the earliest deadline: re-armed only for an earlier one (a
   deadline that moved later lets the armed one fire early and re-arm);
 * one coalesced flush per loop iteration (``call_soon``): ingress → timers → events to the transports →
-  egress → timer;
+  egress → timer; a transport write flushes at once when it is the first of the iteration
+  (``write_kick``), later ones wait for the coalesced flush;
 * a device that reports its free transmit room (``tx_room()``, the in-memory ends) gets no more frames
   than fit: the rest wait in a bounded per-port backlog (``DriverConfig.tx_backlog_frames``, overflow
   counted in ``backlog_drops``) and go out oldest first in the next iterations, as a qdisc holds packets
@@ -62,7 +63,9 @@ class Driver:
         self._ports: dict[int, _Port] = {}
         self._port_list: list[_Port] = []  # the values of _ports, for the flush's ingress loop
         self._virtual: list[_Port] = []
-        self._scheduled = False
+        self._scheduled = False  # a _flush is queued with call_soon
+        self._corked = False  # ... after an immediate write flush: it runs only if more work came
+        self._more = False  # work was asked for while a _flush was queued
         self._flushing = False
         self._timer_fired = False
         self._timer: asyncio.TimerHandle | None = None
@@ -104,9 +107,7 @@ class Driver:
             except Exception as exc:  # never into the peer's egress
                 self.loop.call_exception_handler({"message": "aiostack driver flush failed", "exception": exc})
             return
-        if not self._scheduled:
-            self._scheduled = True
-            self.loop.call_soon(self._flush)
+        self._request()
 
     def _on_readable(self, port: _Port) -> None:
         """The fd's readiness callback: at most the cap of frames, processed and answered at once (the fd
@@ -120,14 +121,45 @@ class Driver:
     def kick(self) -> None:
         """Ask for one flush in this loop iteration (coalesced). Inside a flush nothing is needed: its
         egress step still comes and polls whatever the callbacks changed."""
-        if not self._scheduled and not self._closed and not self._flushing:
-            self._scheduled = True
-            self.loop.call_soon(self._flush)
+        if not self._flushing:
+            self._request()
+
+    def _request(self) -> None:
+        """One flush in the next round of callbacks (coalesced)."""
+        if self._closed:
+            return
+        if self._scheduled:
+            self._more = True
+            return
+        self._scheduled = True
+        self.loop.call_soon(self._flush)
+
+    def write_kick(self) -> None:
+        """A transport write: the first one in a loop iteration is flushed at once, so its segment leaves
+        before ``write()`` returns (as a socket ``send()`` does) and the peer may answer in this same
+        iteration; writes after it in the iteration join one flush at its end (autocorking: Linux holds
+        small writes back while an earlier segment is still queued)."""
+        if self._scheduled or self._flushing or self._closed:
+            if not self._flushing:
+                self._request()
+            return
+        self._scheduled = self._corked = True
+        self._more = False
+        self.loop.call_soon(self._flush)
+        try:
+            self.flush()
+        except Exception as exc:  # never into the application's write()
+            self.loop.call_exception_handler({"message": "aiostack driver flush failed", "exception": exc})
 
     def _flush(self) -> None:
         self._scheduled = False
         if self._closed:
             return
+        if self._corked:
+            self._corked = False
+            if not self._more:
+                return  # nothing since the immediate flush of a write
+        self._more = False
         self.flush()
 
     def flush(self) -> None:
@@ -260,9 +292,7 @@ class Driver:
 
     def _retry_soon(self) -> None:
         """Come back in the next loop iteration (the receiver drains its queue in between)."""
-        if not self._scheduled and not self._closed:
-            self._scheduled = True
-            self.loop.call_soon(self._flush)
+        self._request()
 
     def _arm(self) -> None:
         """Keep one ``TimerHandle`` no later than the earliest deadline. Deadlines that move later (the

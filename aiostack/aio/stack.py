@@ -219,6 +219,14 @@ class Stack:
         if driver is not None:
             driver.kick()
 
+    def kick_write(self, conn: Any) -> None:
+        """A transport wrote to ``conn``: flushed at once when it is the first write of this loop
+        iteration, else with the iteration's coalesced flush (``Driver.write_kick``)."""
+        self.host.notify(conn)
+        driver = self._driver
+        if driver is not None:
+            driver.write_kick()
+
     def _dispatch(self, ready: list[Any]) -> None:
         objs = self._objs
         listeners = self._listeners
