@@ -12,8 +12,9 @@ Python's import system prefers an extension module to a ``.py`` file of the same
 that loads the source instead when
 
 - ``AIOSTACK_PURE=1`` is set (the whole package then runs as pure Python, ``fastpath`` included), or
-- the ``.py`` file is newer than its extension (an edited checkout not rebuilt yet): the source is
-  loaded and one ``RuntimeWarning`` names the stale modules (``pip install -e .`` rebuilds them).
+- in a checkout built in place (the generated ``.c`` file lies beside the source), the ``.py`` file is
+  newer than its extension (edited, not rebuilt yet): the source is loaded and a ``RuntimeWarning``
+  names the module (``pip install -e .`` rebuilds it).
 
 ``compiled_modules()`` tells which engine modules were loaded compiled; ``engine_status()`` imports
 them all and sums it up in one word (for ``python -m aiostack info`` and the bench header).
@@ -87,6 +88,8 @@ class _SourceFirst:
         return None
 
     def _stale(self, directory: str, leaf: str, source: str, fullname: str) -> bool:
+        if not os.path.exists(os.path.join(directory, leaf + ".c")):
+            return False  # not an in-place build in a checkout (an installed wheel ships no C files)
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
             ext = os.path.join(directory, leaf + suffix)
             if os.path.exists(ext):

@@ -117,6 +117,10 @@ def test_a_stale_extension_gives_way_to_its_source(tmp_path: pathlib.Path) -> No
     ext.write_bytes(b"")
     finder = _compiled._SourceFirst(pure=False)
     os.utime(ext, (1_000_000, 1_000_000))
+    os.utime(src, (1_000_100, 1_000_100))
+    assert finder.find_spec(name, [str(tmp_path)]) is None  # no C file: an installed build, trusted
+    (tmp_path / "rtt.c").write_text("/* generated */\n")
+    os.utime(ext, (1_000_000, 1_000_000))
     os.utime(src, (1_000_001, 1_000_001))  # written with the build: the extension is used
     assert finder.find_spec(name, [str(tmp_path)]) is None
     os.utime(src, (1_000_100, 1_000_100))  # edited afterwards: the source is loaded, with a warning
