@@ -358,6 +358,58 @@ def test_timer_heap_stays_bounded_during_long_transfer() -> None:
     assert len(a._tcp_heap) <= 4 * len(a._tcp) + 65
 
 
+def test_timer_heap_entries_are_lazy_and_timers_still_fire_on_time() -> None:
+    # Every data segment restarts the RTO (a later deadline): the earlier heap entry stays and is pushed
+    # again only when it comes due, so a ping-pong of 500 exchanges pushes a handful of entries, not 500.
+    net, a, b = two_hosts()
+    _l, cli, srv = open_pair(net, a, b)
+    pushes = 0
+    real_push = __import__("heapq").heappush
+
+    def counting_push(heap, item):  # type: ignore[no-untyped-def]
+        nonlocal pushes
+        if heap is a._tcp_heap:
+            pushes += 1
+        real_push(heap, item)
+
+    import aiostack.core.tcpio as tcpio
+
+    tcpio.heapq.heappush = counting_push
+    try:
+        for _ in range(500):
+            net.now += 100
+            cli.send(b"p" * 64)
+            a.notify(cli)
+            net.settle()
+            assert srv.read() == b"p" * 64
+            b.notify(srv)
+            srv.send(b"q" * 64)
+            b.notify(srv)
+            net.settle()
+            assert cli.read() == b"q" * 64
+            a.notify(cli)
+    finally:
+        tcpio.heapq.heappush = real_push
+    assert pushes < 50, pushes
+    # The host's deadline is never later than the connection's, and a timer moved later still fires at
+    # its real time: the peer goes silent, the RTO retransmits at (not before) its deadline.
+    net.filter = lambda host, _i, _f: host is not a  # a's segments are lost from now on
+    cli.send(b"lost")
+    a.notify(cli)
+    net.step()
+    due = cli.poll_at()
+    assert due is not None and a.poll_at() is not None and a.poll_at() <= due
+    before = cli.counters.get("retransmits", 0)
+    while a.poll_at() is not None and a.poll_at() < due:
+        net.now = a.poll_at()
+        a.handle_timer(net.now)
+        assert cli.counters.get("retransmits", 0) == before  # early wake-ups only re-arm
+    net.now = due
+    a.handle_timer(net.now)
+    a.poll_egress(net.now)
+    assert cli.counters.get("retransmits", 0) == before + 1
+
+
 def test_checksum_verified_unless_offload_flags_say_otherwise() -> None:
     from aiostack.wire.vnet import DATA_VALID
 
