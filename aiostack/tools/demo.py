@@ -118,7 +118,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiostack import fastpath
+    from aiostack import _compiled, fastpath
 
     if args.uvloop:
         try:
@@ -133,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
         loop_name = "asyncio (default selector loop)"
     with asyncio.Runner(loop_factory=factory) as runner:
         rows, table, stats = runner.run(measure(args))
-    print(f"aiostack demo: {loop_name}, fast path {fastpath.IMPLEMENTATION}, in-memory link MTU {args.mtu}, "
+    engine = _compiled.engine_status()
+    print(f"aiostack demo: {loop_name}, fast path {fastpath.IMPLEMENTATION}, engine {engine}, "
+          f"in-memory link MTU {args.mtu}, "
           f"Python {sys.version.split()[0]}; median of {args.repeat} runs; kernel = asyncio streams on 127.0.0.1")
     print()
     print(format_rows(rows))
@@ -145,6 +147,6 @@ def run(args: argparse.Namespace) -> int:
           f"tcp.retransmits={stats.get('tcp.retransmits', 0)}, ip.drops={stats.get('ip.drops', 0)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"loop": loop_name, "fastpath": fastpath.IMPLEMENTATION, "mtu": args.mtu,
+            json.dump({"loop": loop_name, "fastpath": fastpath.IMPLEMENTATION, "engine": engine, "mtu": args.mtu,
                        "repeat": args.repeat, "rows": rows}, f, indent=2)
     return 0
