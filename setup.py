@@ -22,7 +22,7 @@ class OptionalBuildExt(build_ext):
 
     def finalize_options(self):
         super().finalize_options()
-        if self.parallel is None:  # the engine modules are ~20 C files: use every core
+        if self.parallel is None:  # one C file per engine module: use every core
             self.parallel = os.cpu_count() or 1
 
     def run(self):

@@ -71,7 +71,6 @@ class _SourceFirst:
 
     def __init__(self, pure: bool) -> None:
         self.pure = pure
-        self.stale: list[str] = []
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
         if fullname not in _ENGINE or not path:
@@ -94,7 +93,6 @@ class _SourceFirst:
             ext = os.path.join(directory, leaf + suffix)
             if os.path.exists(ext):
                 if os.path.getmtime(source) > os.path.getmtime(ext) + _STALE_SLACK_S:
-                    self.stale.append(fullname)
                     warnings.warn(f"aiostack: {fullname} was edited after it was compiled; running its source "
                                   "(rebuild with `pip install -e .`)", RuntimeWarning, stacklevel=2)
                     return True

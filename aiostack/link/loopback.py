@@ -9,9 +9,9 @@ Readiness: ``fileno()`` is ``None``; the wake-up callback (``set_wakeup``) is ca
 with frames still queued (``pending() > 0``) must come back by itself.
 
 Each queue is bounded (``queue_frames``); frames beyond it are dropped at the tail and counted
-(``drops.queue_full``), like a NIC ring. ``tx_room()`` tells a sender how many frames fit now, so a driver
-can hold the rest back (the asyncio driver does) instead of losing them. Frames longer than the MTU allows are dropped and counted
-(``drops.oversize``) - a frame the wire could not carry.
+(``drops.queue_full``), like a NIC ring. ``tx_room()`` tells a sender how many frames fit now, so a
+driver can hold the rest back (the asyncio driver does) instead of losing them. Frames longer than the
+MTU allows are dropped and counted (``drops.oversize``) - a frame the wire could not carry.
 """
 
 from __future__ import annotations
