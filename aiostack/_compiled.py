@@ -7,14 +7,23 @@ to keep equal, and the compiled build only removes interpreter overhead (about 1
 segment spread over host, engine and driver; no single function dominates, so moving one of them into
 ``_fastpath`` would not help).
 
+Augmenting ``.pxd`` files beside some of the sources (Cython reads a ``.pxd`` of the same name with the
+``.py``; the pure run never sees them) declare the hot classes as ``cdef class`` with their ``__slots__`` as
+struct fields, and the engine functions' connection and segment arguments by type. A compiled module then
+reads ``conn.snd_una`` or ``conn.timers.rto`` at a fixed offset instead of through a dictionary look-up on
+the type. Attributes stay Python objects (any int, None; those holding a connection's helpers are typed
+by the helper's class, which admits None too), so the semantics are the source's; a test checks that every
+declared class lists exactly its ``__slots__``.
+
 Python's import system prefers an extension module to a ``.py`` file of the same name. ``install()`` (run by
 ``aiostack/__init__.py`` before any engine module is imported) puts a finder first on ``sys.meta_path``
 that loads the source instead when
 
 - ``AIOSTACK_PURE=1`` is set (the whole package then runs as pure Python, ``fastpath`` included), or
-- in a checkout built in place (the generated ``.c`` file lies beside the source), the ``.py`` file is
-  newer than its extension (edited, not rebuilt yet): the source is loaded and a ``RuntimeWarning``
-  names the module (``pip install -e .`` rebuilds it).
+- in a checkout built in place (the generated ``.c`` file lies beside the source), a ``.py`` or ``.pxd``
+  file of an engine module is newer than its extension (edited, not rebuilt yet): every engine module is
+  loaded from source (they share C-level types, so they run all compiled or none) and a
+  ``RuntimeWarning`` names the edited modules (``pip install -e .`` rebuilds them).
 
 ``compiled_modules()`` tells which engine modules were loaded compiled; ``engine_status()`` imports
 them all and sums it up in one word (for ``python -m aiostack info`` and the bench header).
@@ -67,36 +76,49 @@ _STALE_SLACK_S = 2.0  # files written by one install/checkout differ by less tha
 
 
 class _SourceFirst:
-    """A meta-path finder that loads the ``.py`` source of engine modules that must not run compiled."""
+    """A meta-path finder that loads the ``.py`` sources of the engine modules when they must not run compiled.
 
-    def __init__(self, pure: bool) -> None:
+    The compiled modules share C-level types (the ``cdef class`` declarations in the ``.pxd`` files beside
+    the sources), so they run all compiled or all from source: one edited module puts the whole engine on
+    its sources.
+    """
+
+    def __init__(self, pure: bool, root: str | None = None) -> None:
         self.pure = pure
+        self.root = root if root is not None else os.path.dirname(os.path.abspath(__file__))
+        self._source: bool | None = None if not pure else True
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
         if fullname not in _ENGINE or not path:
             return None
+        if self._source is None:
+            self._source = self._any_stale()
+        if not self._source:
+            return None  # the extension (or, without one, the source) through the normal finders
         leaf = fullname.rpartition(".")[2]
         for directory in path:
             source = os.path.join(directory, leaf + ".py")
-            if not os.path.exists(source):
-                continue
-            if not self.pure and not self._stale(directory, leaf, source, fullname):
-                return None  # the extension (or, without one, the source) through the normal finders
-            loader = importlib.machinery.SourceFileLoader(fullname, source)
-            return importlib.util.spec_from_file_location(fullname, source, loader=loader)
+            if os.path.exists(source):
+                loader = importlib.machinery.SourceFileLoader(fullname, source)
+                return importlib.util.spec_from_file_location(fullname, source, loader=loader)
         return None
 
-    def _stale(self, directory: str, leaf: str, source: str, fullname: str) -> bool:
-        if not os.path.exists(os.path.join(directory, leaf + ".c")):
+    def _any_stale(self) -> bool:
+        stale = [name for name in ENGINE_MODULES if self._stale(name)]
+        if stale:
+            warnings.warn(f"aiostack: {', '.join(stale)} edited after the engine was compiled; running the "
+                          "engine from its source (rebuild with `pip install -e .`)", RuntimeWarning, stacklevel=3)
+        return bool(stale)
+
+    def _stale(self, fullname: str) -> bool:
+        base = os.path.join(self.root, *fullname.split(".")[1:])
+        if not os.path.exists(base + ".c"):
             return False  # not an in-place build in a checkout (an installed wheel ships no C files)
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            ext = os.path.join(directory, leaf + suffix)
-            if os.path.exists(ext):
-                if os.path.getmtime(source) > os.path.getmtime(ext) + _STALE_SLACK_S:
-                    warnings.warn(f"aiostack: {fullname} was edited after it was compiled; running its source "
-                                  "(rebuild with `pip install -e .`)", RuntimeWarning, stacklevel=2)
-                    return True
-                return False
+            if os.path.exists(base + suffix):
+                built = os.path.getmtime(base + suffix) + _STALE_SLACK_S
+                return any(os.path.exists(base + ext) and os.path.getmtime(base + ext) > built
+                           for ext in (".py", ".pxd"))
         return False
 
 

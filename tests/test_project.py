@@ -104,28 +104,75 @@ def test_pure_switch_loads_every_engine_module_from_source() -> None:
     assert out.stdout.split() == ["pure", "pure", "[]"], out.stdout + out.stderr
 
 
-def test_a_stale_extension_gives_way_to_its_source(tmp_path: pathlib.Path) -> None:
+def test_a_stale_extension_puts_the_whole_engine_on_its_sources(tmp_path: pathlib.Path) -> None:
     import importlib.machinery
     import os
 
     from aiostack import _compiled
 
-    name = "aiostack.core.tcp.rtt"
-    src = tmp_path / "rtt.py"
-    ext = tmp_path / ("rtt" + importlib.machinery.EXTENSION_SUFFIXES[0])
-    src.write_text("X = 1\n")
+    d = tmp_path / "core" / "tcp"
+    d.mkdir(parents=True)
+    src, pxd = d / "rtt.py", d / "rtt.pxd"
+    ext = d / ("rtt" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    other = tmp_path / "stats.py"
+    for f in (src, pxd, other):
+        f.write_text("X = 1\n")
     ext.write_bytes(b"")
-    finder = _compiled._SourceFirst(pure=False)
-    os.utime(ext, (1_000_000, 1_000_000))
-    os.utime(src, (1_000_100, 1_000_100))
-    assert finder.find_spec(name, [str(tmp_path)]) is None  # no C file: an installed build, trusted
-    (tmp_path / "rtt.c").write_text("/* generated */\n")
-    os.utime(ext, (1_000_000, 1_000_000))
-    os.utime(src, (1_000_001, 1_000_001))  # written with the build: the extension is used
-    assert finder.find_spec(name, [str(tmp_path)]) is None
-    os.utime(src, (1_000_100, 1_000_100))  # edited afterwards: the source is loaded, with a warning
-    with pytest.warns(RuntimeWarning, match="edited after it was compiled"):
-        spec = finder.find_spec(name, [str(tmp_path)])
-    assert spec is not None and spec.origin == str(src)
-    assert _compiled._SourceFirst(pure=True).find_spec(name, [str(tmp_path)]).origin == str(src)
-    assert finder.find_spec("aiostack.wire.tcp", [str(tmp_path)]) is None  # not an engine module
+
+    def finder() -> _compiled._SourceFirst:
+        return _compiled._SourceFirst(pure=False, root=str(tmp_path))
+
+    def age(f: pathlib.Path, t: int) -> None:
+        os.utime(f, (t, t))
+
+    for f in (ext, src, pxd):
+        age(f, 1_000_000)
+    age(src, 1_000_100)
+    assert finder().find_spec("aiostack.core.tcp.rtt", [str(d)]) is None  # no C file: an installed build
+    (d / "rtt.c").write_text("/* generated */\n")
+    age(src, 1_000_001)  # written with the build: the extensions are used
+    assert finder().find_spec("aiostack.core.tcp.rtt", [str(d)]) is None
+    for edited in (src, pxd):  # edited afterwards: every engine module loads from source, one warning
+        age(src, 1_000_001)
+        age(pxd, 1_000_001)
+        age(edited, 1_000_100)
+        f = finder()
+        with pytest.warns(RuntimeWarning, match="aiostack.core.tcp.rtt edited after the engine was compiled"):
+            spec = f.find_spec("aiostack.stats", [str(tmp_path)])
+        assert spec is not None and spec.origin == str(other)
+        assert f.find_spec("aiostack.core.tcp.rtt", [str(d)]).origin == str(src)
+    assert _compiled._SourceFirst(pure=True).find_spec("aiostack.core.tcp.rtt", [str(d)]).origin == str(src)
+    assert finder().find_spec("aiostack.wire.tcp", [str(tmp_path)]) is None  # not an engine module
+
+
+def test_every_pxd_declares_exactly_the_slots_of_its_classes() -> None:
+    """A ``cdef class`` in an augmenting .pxd must list its class's ``__slots__`` (else the build breaks)."""
+    import re
+
+    from aiostack._compiled import ENGINE_MODULES
+
+    pxds = sorted(PKG.rglob("*.pxd"))
+    assert pxds
+    for pxd in pxds:
+        module = ".".join(pxd.relative_to(ROOT).with_suffix("").parts)
+        assert module in ENGINE_MODULES, f"{pxd} augments {module}, which is not compiled"
+        tree = ast.parse(pxd.with_suffix(".py").read_text())
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        text = pxd.read_text()
+        for m in re.finditer(r"^cdef class (\w+)[^\n]*:\n((?:    [^\n]*\n?)*)", text, re.M):
+            name, body = m.group(1), m.group(2)
+            declared = set(re.findall(r"^    cdef (?:public )?\w+ (\w+)", body, re.M))
+            slots: set[str] = set()
+            for st in classes[name].body:
+                if isinstance(st, ast.Assign) and getattr(st.targets[0], "id", "") == "__slots__":
+                    slots = set(ast.literal_eval(st.value))
+            if "__dict__" in declared:  # instances keep a dict: the declared fields are its hot attributes
+                assert not slots, f"{pxd.name}: {name} has __slots__ and a __dict__"
+            else:
+                assert declared == slots, f"{pxd.name}: {name} declares {declared ^ slots} unlike its __slots__"
+            methods = {n.name for n in classes[name].body if isinstance(n, ast.FunctionDef)}
+            for fn in re.findall(r"^    cpdef (?:\w+ )?(\w+)\(", body, re.M):
+                assert fn in methods, f"{pxd.name} declares {name}.{fn}(), not defined in its source"
+        functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        for fn in re.findall(r"^cpdef (?:\w+ )?(\w+)\(", text, re.M):
+            assert fn in functions, f"{pxd.name} declares {fn}(), not defined in its source"

@@ -53,6 +53,10 @@ class _Port:
 
 
 class Driver:
+    __slots__ = ("loop", "host", "config", "_dispatch", "_after_ingress", "_ports", "_port_list", "_virtual",
+                 "_scheduled", "_corked", "_more", "_flushing", "_timer_fired", "_timer", "_timer_at", "_closed",
+                 "_time", "flushes", "backlog_drops", "_backlogged", "__weakref__")
+
     def __init__(self, loop: asyncio.AbstractEventLoop, host: Any, config: DriverConfig,
                  dispatch: Callable[[list[Any]], None], after_ingress: Callable[[], None]) -> None:
         self.loop = loop

@@ -286,7 +286,6 @@ class Host(TcpIo):
         lo = iface.loopback
         addrs = self._addrs
         unpack = _FAST.unpack_from
-        receive_tcp = self._receive_tcp
         if not isinstance(frames, (list, tuple)):
             frames = list(frames)
         # Receive coalescing needs a following frame to join: a lone frame goes straight to its engine.
@@ -323,7 +322,8 @@ class Host(TcpIo):
                             and checksum_partial(mv[ETH_LEN:34]) == 0xFFFF):
                         fast += 1
                         if proto == PROTO_TCP:
-                            receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us, gro)
+                            self._receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us,
+                                              gro)
                         else:
                             if self._gro is not None:
                                 self._gro_flush(now_us)

@@ -1,0 +1,25 @@
+# Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
+# the pure-Python run ignores them). See aiostack/_compiled.py.
+
+from aiostack.core.tcp.connection cimport TcpConnection
+from aiostack.core.tcp.segment cimport Segment
+
+cpdef window_field(TcpConnection self)
+cpdef maybe_window_update(TcpConnection self)
+cpdef make_segment(TcpConnection self, seq, flags, payload, now_us)
+cpdef sack_blocks(TcpConnection self, limit)
+cpdef queue_ack(TcpConnection self, now_us)
+cpdef challenge_ack(TcpConnection self, now_us)
+cpdef poll_egress(TcpConnection self, now_us, max_segment_bytes=*)
+cpdef syn_segment(TcpConnection self, now_us)
+cpdef output(TcpConnection self, now_us, out, max_segment_bytes)
+cpdef prr_room(TcpConnection self, pipe)
+cpdef tail_start(TcpConnection self)
+cpdef tail_span(TcpConnection self)
+cpdef recovery_pipe(TcpConnection self)
+cpdef sack_recovery(TcpConnection self, now_us, out)
+cpdef retransmit_at(TcpConnection self, seq, maxlen, now_us)
+cpdef send_new(TcpConnection self, now_us, out, max_segment_bytes, room)
+cpdef segmentize(TcpConnection self, now_us, out, max_segment_bytes, room)
+cpdef emit_data(TcpConnection self, now_us, out, nxt, off, n, flags, tmpl)
+cpdef sacked_run(TcpConnection self, seq)

@@ -1,0 +1,18 @@
+# Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
+# the pure-Python run ignores them). See aiostack/_compiled.py.
+
+cdef class Segment:
+    cdef public object src_port
+    cdef public object dst_port
+    cdef public object seq
+    cdef public object ack
+    cdef public object flags
+    cdef public object window
+    cdef public object payload
+    cdef public object mss
+    cdef public object wscale
+    cdef public object sack_permitted
+    cdef public object sack_blocks
+    cdef public object ts_val
+    cdef public object ts_ecr
+

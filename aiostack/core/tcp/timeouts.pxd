@@ -1,0 +1,15 @@
+# Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
+# the pure-Python run ignores them). See aiostack/_compiled.py.
+
+from aiostack.core.tcp.connection cimport TcpConnection
+from aiostack.core.tcp.segment cimport Segment
+
+cpdef poll_at(TcpConnection self)
+cpdef arm_rto(TcpConnection self, now_us)
+cpdef arm_tlp(TcpConnection self, now_us)
+cpdef on_tlp(TcpConnection self, now_us)
+cpdef arm_persist(TcpConnection self, now_us)
+cpdef handle_timer(TcpConnection self, now_us)
+cpdef on_rto(TcpConnection self, now_us)
+cpdef on_persist(TcpConnection self, now_us)
+cpdef on_keepalive(TcpConnection self, now_us)

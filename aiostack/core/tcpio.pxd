@@ -1,0 +1,79 @@
+# Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
+# the pure-Python run ignores them). See aiostack/_compiled.py.
+
+cimport cython
+
+from aiostack.core.neighbor cimport NeighborCache
+from aiostack.core.tcp.connection cimport TcpConnection
+from aiostack.core.tcp.segment cimport Segment
+from aiostack.stats cimport Counters
+
+cpdef _write_options(buf, i, Segment seg)
+cpdef Segment parse_segment(payload)
+
+cdef class _ConnRec:
+    cdef public TcpConnection conn
+    cdef public object key
+    cdef public object iface
+    cdef public object next_hop
+    cdef public object parent
+    cdef public object deadline
+    cdef public object armed
+    cdef public object alive
+
+cdef class _Held:
+    cdef public _ConnRec rec
+    cdef public Segment first
+    cdef public object parts
+    cdef public object next_seq
+    cdef public object nbytes
+    cdef public object flags
+    cdef public object merged
+    cdef public object src
+    cdef public object dst
+    cdef public object sport
+    cdef public object dport
+    cdef public object ack
+    cdef public object window
+    cdef public object hl
+    cdef public object opts
+
+cdef class TcpIo:
+    cdef dict __dict__  # the host's other state (Host's attributes not declared here)
+    cdef public Counters c_tcp
+    cdef public Counters c_ip
+    cdef public dict _tcp
+    cdef public dict _tcp_by_id
+    cdef public dict _tcp_dirty
+    cdef public dict _listeners
+    cdef public dict _ready
+    cdef public list _tcp_heap
+    cdef public list _egress
+    cdef public object _tcp_tick
+    cdef public _Held _gro
+    cdef public NeighborCache _arp
+    cdef public object _ident
+    cdef public object ip_config
+    cdef public object tcp_config
+    cdef public object isn_secret
+    cdef public dict _addrs
+    cdef public dict _ifaces
+
+    cpdef notify(self, obj)
+    cpdef _touch(self, _ConnRec rec)
+    @cython.locals(conn=TcpConnection)
+    cpdef _after(self, _ConnRec rec)
+    @cython.locals(rec=_ConnRec)
+    cpdef _tcp_poll_at(self)
+    @cython.locals(rec=_ConnRec)
+    cpdef _tcp_handle_timer(self, now_us)
+    @cython.locals(c=Counters, held=_Held, seg=Segment, rec=_ConnRec, conn=TcpConnection)
+    cpdef _receive_tcp(self, iface, src, dst, payload, offload, trusted, now_us, gro=*)
+    @cython.locals(held=_Held, seg=Segment, rec=_ConnRec)
+    cpdef _gro_flush(self, now_us)
+    @cython.locals(rec=_ConnRec)
+    cpdef _flush_tcp(self, now_us)
+    @cython.locals(conn=TcpConnection)
+    cpdef _flush_one(self, _ConnRec rec, now_us)
+    @cython.locals(seg=Segment)
+    cpdef _send_segments(self, iface, next_hop, src, dst, segs, owner, mss, now_us)
