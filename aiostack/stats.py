@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
+
+@cython.no_gc
+@cython.cclass
 class Counters:
     """A dict of int counters with a name prefix; missing names read as 0."""
 

@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PKG = ROOT / "aiostack"
 
 # DESIGN §2: errors/config/stats -> fastpath -> wire -> core -> aio -> cli; link may use wire/errors/config.
-LAYER = {"errors": 0, "config": 0, "stats": 0, "_compiled": 0, "fastpath": 1, "_fastpath_py": 1, "_fastpath": 1,
+LAYER = {"errors": 0, "config": 0, "stats": 0, "_compiled": 0, "_nocython": 0, "fastpath": 1, "_fastpath_py": 1, "_fastpath": 1,
          "wire": 2, "link": 3, "core": 3, "aio": 4, "tools": 5, "cli": 5, "__main__": 5, "__init__": 5}
 FORBIDDEN_IN_SANS_IO = {"asyncio", "socket", "select", "os", "fcntl", "time", "random", "selectors"}
 
@@ -102,6 +102,17 @@ def test_pure_switch_loads_every_engine_module_from_source() -> None:
     env = {**__import__("os").environ, "AIOSTACK_PURE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["pure", "pure", "[]"], out.stdout + out.stderr
+
+
+def test_the_engine_sources_run_without_cython_installed() -> None:
+    """The sources' ``cython`` class decorators fall back to ``aiostack._nocython`` (no-ops)."""
+    code = ("import sys; sys.modules['cython'] = None\n"
+            "import aiostack._compiled as c, aiostack.core.tcp.segment as s, aiostack.core.tcp.connection as k\n"
+            "x = k.TcpConnection(1, 2, 3, 4); print(c.engine_status(), type(s.Segment(seq=7).seq).__name__, "
+            "x.timers.rto, s.cython.__name__)")
+    env = {**__import__("os").environ, "AIOSTACK_PURE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["pure", "int", "None", "aiostack._nocython"], out.stdout + out.stderr
 
 
 def test_a_stale_extension_puts_the_whole_engine_on_its_sources(tmp_path: pathlib.Path) -> None:

@@ -89,3 +89,24 @@ def test_engine_bytes_per_idle_connection() -> None:
         tracemalloc.stop()
     assert len(pairs) == n
     assert per_end < 3000, per_end
+
+
+def test_leaf_helpers_stay_out_of_the_cyclic_gc_in_the_compiled_build() -> None:
+    """The connection's leaf helpers hold only numbers, bytes and lists of them (no cycle can pass through
+    them): compiled, they are left out of the cyclic GC, whose full collections otherwise dominate opening
+    thousands of connections. The connection itself stays tracked (it is part of cycles)."""
+    from aiostack import _compiled
+    from aiostack.core.tcp.segment import Segment
+
+    lst = _listener()
+    a, b = _pair(lst)
+    helpers = [a.timers, a.rtt, a.sendbuf, a.recvbuf, a.counters, a.cc.hystart, Segment()]
+    assert gc.is_tracked(a) and gc.is_tracked(b)
+    if "aiostack.core.tcp.connection" not in _compiled.compiled_modules():
+        assert all(gc.is_tracked(h) for h in helpers[:-1])  # the source: ordinary __slots__ classes
+        return
+    assert not any(gc.is_tracked(h) for h in helpers), [type(h).__name__ for h in helpers if gc.is_tracked(h)]
+    a.send(b"x" * 5000)  # still work: the data moves
+    for seg in a.poll_egress(T0 + 1000):
+        b.receive_segment(seg, T0 + 1000)
+    assert b.read() == b"x" * 5000

@@ -14,6 +14,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 # How many recently changed ranges are remembered for SACK ordering (at most 4 blocks are ever sent).
 _RECENT = 8
 # Shared by every buffer that never stored an out-of-order range (the common case): read-only, replaced
@@ -21,6 +26,8 @@ _RECENT = 8
 _EMPTY: Any = ()
 
 
+@cython.no_gc
+@cython.cclass
 class ReceiveBuffer:
     __slots__ = (
         "_chunks",

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from aiostack.config import SECOND, TcpConfig
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 # RFC 6298 §2: alpha = 1/8, beta = 1/4, K = 4 (as integer divisors / multiplier).
 ALPHA_DIV = 8
 BETA_DIV = 4
@@ -26,6 +31,8 @@ SYN_FALLBACK_RTO_US = 3 * SECOND
 _MAX_BACKOFF_SHIFT = 20
 
 
+@cython.no_gc
+@cython.cclass
 class RttEstimator:
     """RFC 6298 SRTT / RTTVAR / RTO with exponential backoff (§5.5) and clamping to [min, max]."""
 

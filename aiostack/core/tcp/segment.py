@@ -18,6 +18,11 @@ from aiostack.errors import MalformedPacket
 from aiostack.fastpath import seq_add
 from aiostack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpRepr, options_len, parse_options
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 Payload = Any  # bytes | memoryview (kept as Any: memoryview slices must not be copied)
 
 # RFC 7323 §3.2: the timestamp option takes 10 bytes, 12 with the two NOPs that align it.
@@ -26,6 +31,9 @@ _HDR = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window 
 _FLAG_CHARS = ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"), (ECE, "E"), (CWR, "W"))
 
 
+@cython.no_gc
+@cython.freelist(64)
+@cython.cclass
 class Segment:
     __slots__ = (
         "src_port",

@@ -15,11 +15,18 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 # Shared by every buffer with nothing written yet (an idle connection never writes): read-only, replaced
 # by real lists on the first ``write``.
 _EMPTY: Any = ()
 
 
+@cython.no_gc
+@cython.cclass
 class SendBuffer:
     __slots__ = ("_chunks", "_starts", "_head", "base", "end", "capacity")
 

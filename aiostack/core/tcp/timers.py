@@ -7,7 +7,14 @@ RFC 9293 §3.6.1 (TIME-WAIT, 2×MSL), Linux tcp_fin_timeout (orphaned FIN-WAIT-2
 
 from __future__ import annotations
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
+
+@cython.no_gc
+@cython.cclass
 class Timers:
     """Deadlines only; the connection decides what each one does when it fires."""
 

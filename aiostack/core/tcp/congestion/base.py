@@ -25,10 +25,17 @@ from __future__ import annotations
 from aiostack.config import TcpConfig
 from aiostack.core.tcp.congestion.hystart import CSS_GROWTH_DIVISOR, EXIT, HyStartPlusPlus
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 # RFC 5681 §3.1: ssthresh "MAY be arbitrarily high" initially; 2**31 - 1 bytes stands for infinity.
 SSTHRESH_INFINITE = 2**31 - 1
 
 
+@cython.no_gc
+@cython.cclass
 class CongestionControl:
     """Base class: slow start with ABC and the RFC 5681 loss responses; subclasses override
     ``_congestion_avoidance`` and ``_ssthresh_on_loss`` (and may hook the events)."""

@@ -18,6 +18,11 @@ from typing import cast
 from aiostack.config import TcpConfig
 from aiostack.core.tcp.congestion.base import CongestionControl
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 # RFC 9438 §5.1: C = 0.4 (segments / second**3); §4.6: beta_cubic = 0.7.
 C = 0.4
 BETA_CUBIC = 0.7
@@ -29,6 +34,8 @@ FAST_CONVERGENCE = True
 _US = 1_000_000.0
 
 
+@cython.no_gc
+@cython.cclass
 class Cubic(CongestionControl):
     name = "cubic"
 

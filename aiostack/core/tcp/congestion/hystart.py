@@ -11,6 +11,11 @@ round the delay test never fires (HyStart++ then changes nothing).
 
 from __future__ import annotations
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 # RFC 9406 §4.3 constants (microseconds where RFC says msec).
 MIN_RTT_THRESH_US = 4_000
 MAX_RTT_THRESH_US = 16_000
@@ -27,6 +32,8 @@ CSS = CSS_GROWTH_DIVISOR
 EXIT = 0
 
 
+@cython.no_gc
+@cython.cclass
 class HyStartPlusPlus:
     __slots__ = (
         "acked_total",

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from aiostack.core.tcp.congestion.base import CongestionControl
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
+
+@cython.no_gc
+@cython.cclass
 class NewReno(CongestionControl):
     name = "newreno"
 
