@@ -362,42 +362,42 @@ def checksum_update16(uint32_t checksum, uint32_t old, uint32_t new):
 # --- sequence arithmetic modulo 2**32 (RFC 9293 §3.4) ---------------------------------------------
 
 
-def seq_add(uint32_t a, int64_t n):
+cpdef int64_t seq_add(uint32_t a, int64_t n) noexcept:
     """``a + n`` modulo 2**32 (``n`` may be negative)."""
     return <uint32_t>(a + n)
 
 
-def seq_diff(uint32_t a, uint32_t b):
+cpdef int64_t seq_diff(uint32_t a, uint32_t b) noexcept:
     """Signed distance ``a - b`` in [-2**31, 2**31): positive when ``a`` is after ``b``."""
     return <int32_t>(a - b)
 
 
-def seq_lt(uint32_t a, uint32_t b):
+cpdef bint seq_lt(uint32_t a, uint32_t b) noexcept:
     return <int32_t>(a - b) < 0
 
 
-def seq_le(uint32_t a, uint32_t b):
+cpdef bint seq_le(uint32_t a, uint32_t b) noexcept:
     return <int32_t>(a - b) <= 0
 
 
-def seq_gt(uint32_t a, uint32_t b):
+cpdef bint seq_gt(uint32_t a, uint32_t b) noexcept:
     return <int32_t>(a - b) > 0
 
 
-def seq_ge(uint32_t a, uint32_t b):
+cpdef bint seq_ge(uint32_t a, uint32_t b) noexcept:
     return <int32_t>(a - b) >= 0
 
 
-def seq_in_window(uint32_t seq, uint32_t start, uint64_t size):
+cpdef bint seq_in_window(uint32_t seq, uint32_t start, uint64_t size) noexcept:
     """RFC 9293 §3.4: ``start <= seq < start + size`` modulo 2**32 (false for ``size == 0``)."""
     return <uint64_t>(<uint32_t>(seq - start)) < size
 
 
-def seq_max(uint32_t a, uint32_t b):
+cpdef int64_t seq_max(uint32_t a, uint32_t b) noexcept:
     return b if <int32_t>(a - b) < 0 else a
 
 
-def seq_min(uint32_t a, uint32_t b):
+cpdef int64_t seq_min(uint32_t a, uint32_t b) noexcept:
     return a if <int32_t>(a - b) < 0 else b
 
 

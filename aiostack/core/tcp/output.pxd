@@ -1,6 +1,7 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+from aiostack._fastpath cimport seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.segment cimport Segment
 

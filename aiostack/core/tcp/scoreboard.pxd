@@ -1,6 +1,8 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+from aiostack._fastpath cimport seq_diff
+
 cdef class SackScoreboard:
     cdef public object _starts
     cdef public object _ends

@@ -1,6 +1,8 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+from aiostack._fastpath cimport seq_add
+
 cdef class Segment:
     cdef public object src_port
     cdef public object dst_port
