@@ -46,6 +46,9 @@ def test_idle_connection_carries_no_lazy_structures() -> None:
         assert not hasattr(c, "__dict__")
         assert c.next_event() == Connected()
         assert c.poll_at() is None  # no timer: an idle connection costs nothing per flush
+        # no list for queued segments, events or out-of-order ranges once drained (objects the cyclic GC
+        # would walk on every full collection)
+        assert not gc.is_tracked(c.out) and not gc.is_tracked(c.events) and not gc.is_tracked(c.recvbuf.ooo)
         assert c._rtx_list is None and c._rtx_again is None
         assert c._scoreboard is None and c.sacked_bytes == 0
         assert c.recvbuf._chunks is None
@@ -68,6 +71,14 @@ def test_lazy_structures_work_once_used() -> None:
     assert a.snd_una == a.snd_max and len(a.sendbuf) == 0
     assert b.next_event() == Connected() and b.next_event() == DataReceived(3000)
     assert b.next_event() is None
+    b.data_event(5)
+    b.data_event(7)  # coalesced into one event
+    b.report_closed(None)  # appended after it
+    assert b.next_event() == DataReceived(12) and b.next_event() is not None and b.next_event() is None
+    b.recvbuf.nxt = 0
+    assert b.recvbuf.insert(10, b"abc") == (True, None) and b.recvbuf.ooo == [[10, 13, b"abc"]]
+    b.recvbuf.append(b"x" * 10)
+    assert b.recvbuf.take_contiguous() == 3 and not gc.is_tracked(b.recvbuf.ooo)  # drained: no list kept
     a.rtx_list.append((1, 2, 3, 0))
     assert len(a.rtx_list) == 1 and a._rtx_list is not None
     assert a.scoreboard is a.scoreboard and a.sacked_bytes == 0

@@ -416,7 +416,7 @@ def test_receive_path_three_ways(feed) -> None:  # type: ignore[no-untyped-def]
     s.inject("F.", seq=s.r(1 + len(PAYLOAD)), ack=s.l(1))
     assert s.conn.read() == PAYLOAD
     assert s.conn.state is State.CLOSE_WAIT
-    assert s.conn.recvbuf.ooo == []
+    assert not s.conn.recvbuf.ooo
 
 
 def test_one_byte_probe_into_zero_window_is_acked_not_accepted() -> None:

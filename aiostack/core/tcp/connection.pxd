@@ -2,6 +2,7 @@
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
 from aiostack._fastpath cimport seq_add, seq_diff
+from aiostack.core.tcp.segment cimport Segment
 from aiostack.stats cimport Counters
 from aiostack.core.tcp.congestion.base cimport CongestionControl
 from aiostack.core.tcp.recvbuf cimport ReceiveBuffer
@@ -128,3 +129,5 @@ cdef class TcpConnection:
     cdef public object _rtx_again
     cdef object __weakref__
 
+    cpdef push_out(self, Segment seg)
+    cpdef push_event(self, event)

@@ -82,6 +82,8 @@ _ICMP_HARD = {
     "source_route_failed": (OSError, errno.EHOSTUNREACH),
 }
 _ICMP_SOFT = frozenset({"ttl_exceeded", "parameter_problem", "source_quench", "frag_needed", *_ICMP_HARD})
+_EMPTY: Any = ()  # stands for an empty list until the first item (see out, events)
+
 
 def choose_wscale(recv_buffer_bytes: int) -> int:
     """RFC 7323 §2.2: the smallest shift that lets the 16-bit field cover the receive buffer, <= 14."""
@@ -278,8 +280,11 @@ class TcpConnection:
         self.chack_count = 0
         # --- plumbing ------------------------------------------------------------------------------
         self.timers = Timers()
-        self.out: list[Segment] = []  # segments built while processing input (RSTs, immediate ACKs)
-        self.events: list[TcpEvent] = []  # a short queue (DataReceived coalesces): a list is smaller
+        # Segments built outside poll_egress (RSTs, immediate ACKs) and the event queue (DataReceived
+        # coalesces): the shared empty tuple until the first one, again once taken (an idle connection then
+        # holds no list for the cyclic GC to walk).
+        self.out: list[Segment] = _EMPTY
+        self.events: list[TcpEvent] = _EMPTY
         self.closed_reported = False
         self.error: BaseException | None = None
         self.soft_error: str | None = None
@@ -399,7 +404,7 @@ class TcpConnection:
         self.last_rx_us = now_us
         if self.keepalive:
             self.timers.keepalive = now_us + self.keepalive_idle_us
-        self.events.append(Connected())
+        self.push_event(Connected())
         if self.listener is not None:
             self.listener.connection_established(self)
         if self.close_after_open:
@@ -507,7 +512,7 @@ class TcpConnection:
         if st is CLOSED:
             return
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-            self.out.append(Segment(self.local_port, self.remote_port, self.snd_nxt, 0, RST, 0))
+            self.push_out(Segment(self.local_port, self.remote_port, self.snd_nxt, 0, RST, 0))
             self.counters.inc("rsts_sent")
         self.enter_closed(None)
 
@@ -633,9 +638,29 @@ class TcpConnection:
     # events and the end of the connection
     # ============================================================================================
 
+    def push_out(self, seg: Segment) -> None:
+        """Queue a segment for the next ``poll_egress``."""
+        out = self.out
+        if out:
+            out.append(seg)
+        else:
+            self.out = [seg]
+
+    def push_event(self, event: TcpEvent) -> None:
+        ev = self.events
+        if ev:
+            ev.append(event)
+        else:
+            self.events = [event]
+
     def next_event(self) -> TcpEvent | None:
         ev = self.events
-        return ev.pop(0) if ev else None
+        if not ev:
+            return None
+        event = ev.pop(0)
+        if not ev:
+            self.events = _EMPTY
+        return event
 
     def has_events(self) -> bool:
         return bool(self.events)
@@ -647,13 +672,13 @@ class TcpConnection:
             if type(last) is DataReceived:
                 last.nbytes += n
                 return
-        ev.append(DataReceived(n))
+        self.push_event(DataReceived(n))
 
     def report_closed(self, error: BaseException | None) -> None:
         if not self.closed_reported:
             self.closed_reported = True
             self.error = error
-            self.events.append(Closed(error))
+            self.push_event(Closed(error))
 
     def enter_closed(self, error: BaseException | None) -> None:
         """Go to CLOSED, dropping buffers and timers; report Closed once."""

@@ -46,7 +46,7 @@ PAWS_IDLE_US = 24 * 24 * 3600 * 1_000_000  # RFC 7323 §5.5: TS.Recent invalid a
 
 def _rst(c: TcpConnection, seq: int) -> None:
     """Queue <SEQ=seq><CTL=RST> (RFC 9293 §3.10.7.3 / §3.10.7.4 replies to unacceptable ACKs)."""
-    c.out.append(Segment(c.local_port, c.remote_port, seq, 0, RST, 0))
+    c.push_out(Segment(c.local_port, c.remote_port, seq, 0, RST, 0))
     c.counters.inc("rsts_sent")
 
 
@@ -95,7 +95,7 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
 
         r = make_rst_for(seg)
         if r is not None:
-            c.out.append(r)
+            c.push_out(r)
             c.counters.inc("rsts_sent")
         c.counters.drop("closed")
         return
@@ -577,7 +577,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
         lw = c.write_low_water
         if c.writable_armed and lw is not None and len(sb) <= lw:
             c.writable_armed = False
-            c.events.append(WritableAgain())
+            c.push_event(WritableAgain())
         # FIN acknowledged?
         fs = c.fin_seq
         if fs is not None and seq_gt(ack, fs):
@@ -782,7 +782,7 @@ def _receive_fin(c: TcpConnection, now_us: int) -> None:
     st = c.state
     if not c.fin_rcvd:
         c.fin_rcvd = True
-        c.events.append(EofReceived())
+        c.push_event(EofReceived())
     if st is ESTABLISHED or st is SYN_RECEIVED:
         c.state = CLOSE_WAIT
     elif st is FIN_WAIT_1:

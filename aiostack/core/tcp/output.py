@@ -22,6 +22,8 @@ from aiostack.wire.tcp import ACK, FIN, PSH, SYN
 if TYPE_CHECKING:
     from aiostack.core.tcp.connection import TcpConnection
 
+_EMPTY: Any = ()  # TcpConnection.out when nothing is queued
+
 # Kinds of segments sent during recovery, for the time-order loss detection (input._lost_retransmission).
 NEW_DATA = 0  # a first transmission: its delivery is unambiguous evidence
 FIRST_RTX = 1  # a retransmission: evidence only after a full minimum RTT (its original may arrive late)
@@ -114,7 +116,7 @@ def sack_blocks(self: TcpConnection, limit: int) -> tuple[tuple[int, int], ...]:
 
 def queue_ack(self: TcpConnection, now_us: int) -> None:
     """Build a pure ACK now (each duplicate/out-of-order arrival gets its own: RFC 5681 §4.2)."""
-    self.out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
+    self.push_out(self.make_segment(self.snd_max, ACK, b"", now_us))
 
 
 def challenge_ack(self: TcpConnection, now_us: int) -> None:
@@ -134,7 +136,10 @@ def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None 
     """Segments to transmit now. ``max_segment_bytes`` > MSS allows super-segments (GSO) whose
     payload is a multiple of the MSS."""
     out = self.out
-    self.out = []
+    if out:
+        self.out = _EMPTY
+    else:
+        out = []
     st = self.state
     if st in SENDS_DATA:
         self.output(now_us, out, max_segment_bytes)

@@ -48,7 +48,10 @@ class ReceiveBuffer:
         self._skip = 0  # bytes of _chunks[0] already consumed
         self.bytes = 0  # unread in-order bytes (running count)
         self.nxt = 0  # absolute offset of the next expected byte
-        self.ooo: list[list[Any]] = []  # [start, end, data] sorted by start, disjoint, not adjacent
+        # [start, end, data] sorted by start, disjoint, not adjacent; the shared empty tuple until the first
+        # out-of-order range and again once drained (a list per idle connection is one more object for the
+        # cyclic GC to walk)
+        self.ooo: list[list[Any]] = _EMPTY
         self.ooo_bytes = 0
         self.max_ranges = max_ranges
         self.max_bytes = max_bytes
@@ -78,6 +81,8 @@ class ReceiveBuffer:
                 part = data if start == self.nxt else memoryview(data)[self.nxt - start :]
                 moved += len(part)
                 self.append(part)
+        if not ooo:
+            self.ooo = _EMPTY
         return moved
 
     # --- out-of-order -------------------------------------------------------------------------------
@@ -107,6 +112,8 @@ class ReceiveBuffer:
         if i == j:  # no overlap, not adjacent
             if n >= self.max_ranges or self.ooo_bytes + (end - start) > self.max_bytes:
                 return False, None
+            if not n:
+                ooo = self.ooo = []
             ooo.insert(i, [start, end, bytes(data)])
             self.ooo_bytes += end - start
             self._touch(start)
@@ -177,7 +184,7 @@ class ReceiveBuffer:
         return None
 
     def clear_ooo(self) -> None:
-        self.ooo.clear()
+        self.ooo = _EMPTY
         self.ooo_bytes = 0
         self._recent = _EMPTY
 

@@ -189,7 +189,7 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     if self.snd_wnd == 0:
         # the window is closed: nothing may be resent, so probe it (RFC 9293 §3.8.6.1)
         self.counters.inc("persist_probes")
-        self.out.append(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
+        self.push_out(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
 
 
 def on_persist(self: TcpConnection, now_us: int) -> None:
@@ -213,7 +213,7 @@ def on_persist(self: TcpConnection, now_us: int) -> None:
         return
     self.probes_out += 1
     self.counters.inc("persist_probes")
-    self.out.append(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
+    self.push_out(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
     if self.persist_backoff < 16:
         self.persist_backoff += 1
     self.arm_persist(now_us)
@@ -239,5 +239,5 @@ def on_keepalive(self: TcpConnection, now_us: int) -> None:
         return
     self.ka_probes += 1
     self.counters.inc("keepalive_probes")
-    self.out.append(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
+    self.push_out(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
     t.keepalive = now_us + self.keepalive_interval_us
