@@ -111,7 +111,7 @@ def test_leaf_helpers_stay_out_of_the_cyclic_gc_in_the_compiled_build() -> None:
 
     lst = _listener()
     a, b = _pair(lst)
-    helpers = [a.timers, a.rtt, a.sendbuf, a.recvbuf, a.counters, a.cc.hystart, Segment()]
+    helpers = [a.timers, a.rtt, a.sendbuf, a.recvbuf, a.counters, a.cc.hystart, a.cc, Segment()]
     assert gc.is_tracked(a) and gc.is_tracked(b)
     if "aiostack.core.tcp.connection" not in _compiled.compiled_modules():
         assert all(gc.is_tracked(h) for h in helpers[:-1])  # the source: ordinary __slots__ classes

@@ -42,6 +42,8 @@ class _Queue:
 class _End:
     """Shared implementation of one in-memory device end (receives from ``rx``, sends into ``tx``)."""
 
+    __slots__ = ("caps", "mac", "counters", "_rx", "_tx", "_closed", "_max_plain", "_max_gso", "__weakref__")
+
     def __init__(self, caps: DeviceCaps, mac: bytes, rx: _Queue, tx: _Queue, counters: Counters) -> None:
         self.caps = caps
         self.mac = check_mac(mac)

@@ -1,8 +1,11 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cimport cython
+
 from aiostack.core.tcp.congestion.hystart cimport HyStartPlusPlus
 
+@cython.no_gc
 cdef class CongestionControl:
     cdef public HyStartPlusPlus hystart
     cdef public object mss
