@@ -11,6 +11,8 @@ from aiostack.core.tcp.scoreboard cimport SackScoreboard
 from aiostack.core.tcp.sendbuf cimport SendBuffer
 from aiostack.core.tcp.timers cimport Timers
 
+cpdef list _appended(items, item)
+
 cdef class TcpConnection:
     cdef public object ack_now
     cdef public object buf_seq

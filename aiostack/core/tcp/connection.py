@@ -85,6 +85,14 @@ _ICMP_SOFT = frozenset({"ttl_exceeded", "parameter_problem", "source_quench", "f
 _EMPTY: Any = ()  # stands for an empty list until the first item (see out, events)
 
 
+def _appended(items: list[Any], item: Any) -> list[Any]:
+    """``items`` with ``item`` appended; a new list when ``items`` is empty (possibly ``_EMPTY``)."""
+    if items:
+        items.append(item)
+        return items
+    return [item]
+
+
 def choose_wscale(recv_buffer_bytes: int) -> int:
     """RFC 7323 §2.2: the smallest shift that lets the 16-bit field cover the receive buffer, <= 14."""
     shift = 0
@@ -640,18 +648,10 @@ class TcpConnection:
 
     def push_out(self, seg: Segment) -> None:
         """Queue a segment for the next ``poll_egress``."""
-        out = self.out
-        if out:
-            out.append(seg)
-        else:
-            self.out = [seg]
+        self.out = _appended(self.out, seg)
 
     def push_event(self, event: TcpEvent) -> None:
-        ev = self.events
-        if ev:
-            ev.append(event)
-        else:
-            self.events = [event]
+        self.events = _appended(self.events, event)
 
     def next_event(self) -> TcpEvent | None:
         ev = self.events
