@@ -1,9 +1,9 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
-from aiostack._fastpath cimport seq_le, seq_lt
 cimport cython
 
+from aiostack._fastpath cimport seq_le, seq_lt
 from aiostack.core.neighbor cimport NeighborCache
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.segment cimport Segment
