@@ -84,9 +84,8 @@ class _SourceFirst:
     """
 
     def __init__(self, pure: bool, root: str | None = None) -> None:
-        self.pure = pure
         self.root = root if root is not None else os.path.dirname(os.path.abspath(__file__))
-        self._source: bool | None = None if not pure else True
+        self._source: bool | None = True if pure else None  # None: decided at the first engine import
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
         if fullname not in _ENGINE or not path:

@@ -106,12 +106,17 @@ class Driver:
         if self._closed:
             return
         if not self._flushing:
-            try:
-                self.flush()
-            except Exception as exc:  # never into the peer's egress
-                self.loop.call_exception_handler({"message": "aiostack driver flush failed", "exception": exc})
+            self._flush_now()  # an error never reaches the peer's egress
             return
         self._request()
+
+    def _flush_now(self) -> None:
+        """Flush from inside someone else's call (a peer's send, an application's write): an error is
+        reported to the loop's exception handler, never raised into the caller."""
+        try:
+            self.flush()
+        except Exception as exc:
+            self.loop.call_exception_handler({"message": "aiostack driver flush failed", "exception": exc})
 
     def _on_readable(self, port: _Port) -> None:
         """The fd's readiness callback: at most the cap of frames, processed and answered at once (the fd
@@ -149,10 +154,7 @@ class Driver:
         self._scheduled = self._corked = True
         self._more = False
         self.loop.call_soon(self._flush)
-        try:
-            self.flush()
-        except Exception as exc:  # never into the application's write()
-            self.loop.call_exception_handler({"message": "aiostack driver flush failed", "exception": exc})
+        self._flush_now()  # an error never reaches the application's write()
 
     def _flush(self) -> None:
         self._scheduled = False

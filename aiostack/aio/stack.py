@@ -211,21 +211,18 @@ class Stack:
     def now_us(self) -> int:
         return self._ensure_started().now_us()
 
-    def kick(self, conn: Any = None) -> None:
-        """A user call changed ``conn`` (or anything): flush once in this loop iteration."""
+    def kick(self, conn: Any = None, write: bool = False) -> None:
+        """A user call changed ``conn`` (or anything): flush once in this loop iteration. A transport's
+        write (``write=True``) is flushed at once when it is the first of the iteration, else with the
+        iteration's coalesced flush (``Driver.write_kick``)."""
         if conn is not None:
             self.host.notify(conn)
         driver = self._driver
         if driver is not None:
-            driver.kick()
-
-    def kick_write(self, conn: Any) -> None:
-        """A transport wrote to ``conn``: flushed at once when it is the first write of this loop
-        iteration, else with the iteration's coalesced flush (``Driver.write_kick``)."""
-        self.host.notify(conn)
-        driver = self._driver
-        if driver is not None:
-            driver.write_kick()
+            if write:
+                driver.write_kick()
+            else:
+                driver.kick()
 
     def _dispatch(self, ready: list[Any]) -> None:
         objs = self._objs

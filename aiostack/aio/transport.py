@@ -282,7 +282,7 @@ class TcpTransport(asyncio.Transport):
             except LocalProtocolError:  # the engine already ended (its Closed event is on the way)
                 self._conn_lost_writes += 1
                 return
-            self._stack.kick_write(self._conn)
+            self._stack.kick(self._conn, write=True)
             size = len(data) if data.__class__ is bytes else memoryview(data).nbytes
             if n >= size:
                 return

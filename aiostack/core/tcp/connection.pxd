@@ -132,4 +132,5 @@ cdef class TcpConnection:
     cdef object __weakref__
 
     cpdef push_out(self, Segment seg)
+    cpdef list take_out(self)
     cpdef push_event(self, event)

@@ -650,6 +650,14 @@ class TcpConnection:
         """Queue a segment for the next ``poll_egress``."""
         self.out = _appended(self.out, seg)
 
+    def take_out(self) -> list[Segment]:
+        """The queued segments (a new list when none), leaving the queue empty."""
+        out = self.out
+        if out:
+            self.out = _EMPTY
+            return out
+        return []
+
     def push_event(self, event: TcpEvent) -> None:
         self.events = _appended(self.events, event)
 

@@ -22,8 +22,6 @@ from aiostack.wire.tcp import ACK, FIN, PSH, SYN
 if TYPE_CHECKING:
     from aiostack.core.tcp.connection import TcpConnection
 
-_EMPTY: Any = ()  # TcpConnection.out when nothing is queued
-
 # Kinds of segments sent during recovery, for the time-order loss detection (input._lost_retransmission).
 NEW_DATA = 0  # a first transmission: its delivery is unambiguous evidence
 FIRST_RTX = 1  # a retransmission: evidence only after a full minimum RTT (its original may arrive late)
@@ -135,11 +133,7 @@ def challenge_ack(self: TcpConnection, now_us: int) -> None:
 def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None = None) -> list[Segment]:
     """Segments to transmit now. ``max_segment_bytes`` > MSS allows super-segments (GSO) whose
     payload is a multiple of the MSS."""
-    out = self.out
-    if out:
-        self.out = _EMPTY
-    else:
-        out = []
+    out = self.take_out()
     st = self.state
     if st in SENDS_DATA:
         self.output(now_us, out, max_segment_bytes)
