@@ -3,4 +3,11 @@
 
 cdef class Counters:
     cdef public object prefix
-    cdef public object values
+    cdef public dict values
+
+    cpdef inc(self, name, n=*)
+    cpdef drop(self, reason, n=*)
+    cpdef get(self, name, default=*)
+    cpdef items(self)
+    cpdef snapshot(self)
+    cpdef add_from(self, other)

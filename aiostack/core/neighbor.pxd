@@ -17,3 +17,14 @@ cdef class NeighborCache:
     cdef public object _unreachable
     cdef public object _ifaces
     cdef public object _refresh
+
+    cpdef lookup(self, ip, now_us, iface=*)
+    cpdef _learn(self, ip, mac, now_us)
+    cpdef enqueue(self, ifindex, src_ip, next_hop, frame, owner, now_us)
+    cpdef _request(self, ip, p, now_us)
+    cpdef announce(self, iface)
+    cpdef poll_at(self)
+    cpdef handle_timer(self, now_us)
+    cpdef forget_interface(self, ifindex)
+    cpdef receive(self, iface, frame, now_us)
+    cpdef table(self, now_us=*)

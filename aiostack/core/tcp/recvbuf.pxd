@@ -11,3 +11,15 @@ cdef class ReceiveBuffer:
     cdef public object max_ranges
     cdef public object max_bytes
     cdef public object _recent
+
+    cpdef append(self, data)
+    cpdef take_contiguous(self)
+    cpdef insert(self, start, data)
+    cpdef sack_ranges(self, limit)
+    cpdef _find(self, start)
+    cpdef clear_ooo(self)
+    cpdef _touch(self, start)
+    cpdef _forget(self, start)
+    cpdef peek(self)
+    cpdef consume(self, n)
+    cpdef read(self, max_bytes=*)

@@ -12,3 +12,9 @@ cdef class RttEstimator:
     cdef public object samples
     cdef public object _min_us
     cdef public object _max_us
+
+    cpdef _clamp(self, rto)
+    cpdef on_sample(self, rtt_us, expected_samples=*)
+    cpdef backoff(self)
+    cpdef reset_backoff(self)
+    cpdef on_handshake_retransmitted(self)

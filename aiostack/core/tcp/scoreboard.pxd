@@ -11,3 +11,17 @@ cdef class SackScoreboard:
     cdef public object sacked_bytes
     cdef public object _prefix
     cdef public object blocks_ignored
+
+    cpdef _abs(self, seq)
+    cpdef _seq(self, a)
+    cpdef _advance(self, snd_una)
+    cpdef update(self, snd_una, blocks, snd_nxt=*)
+    cpdef clear(self)
+    cpdef is_sacked(self, seq)
+    cpdef _lost_boundary(self, mss, dupthresh)
+    cpdef is_lost(self, seq, mss, dupthresh=*)
+    cpdef _first_hole(self, a)
+    cpdef next_seg(self, snd_una, snd_nxt, high_rxt, mss, can_send_new=*)
+    cpdef _sacked_below(self, a)
+    cpdef pipe(self, snd_una, snd_nxt, high_rxt, mss)
+    cpdef lost_bytes(self, snd_una, mss)

@@ -8,3 +8,8 @@ cdef class SendBuffer:
     cdef public object base
     cdef public object end
     cdef public object capacity
+
+    cpdef write(self, data)
+    cpdef view(self, offset, n)
+    cpdef drop(self, n)
+    cpdef clear(self)

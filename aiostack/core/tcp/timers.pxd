@@ -9,3 +9,7 @@ cdef class Timers:
     cdef public object keepalive
     cdef public object time_wait
     cdef public object fin_wait2
+
+    cpdef earliest(self)
+    cpdef clear(self)
+    cpdef snapshot(self)

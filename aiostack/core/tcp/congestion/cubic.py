@@ -125,11 +125,12 @@ class Cubic(CongestionControl):
         self._remember_w_max()
 
     def on_enter_recovery(self, bytes_in_flight: int, now_us: int) -> None:
-        super().on_enter_recovery(bytes_in_flight, now_us)
+        # the base named, not super(): compiled, these are cpdef methods (no __class__ cell)
+        CongestionControl.on_enter_recovery(self, bytes_in_flight, now_us)
         self.epoch_start_us = None
 
     def on_rto(self, bytes_in_flight: int, now_us: int) -> None:
-        super().on_rto(bytes_in_flight, now_us)
+        CongestionControl.on_rto(self, bytes_in_flight, now_us)
         self._after_rto = True
         self.epoch_start_us = None
 

@@ -11,3 +11,5 @@ cdef class HyStartPlusPlus:
     cdef public object in_css
     cdef public object css_rounds
     cdef public object rounds
+
+    cpdef on_ack(self, acked_bytes, bytes_in_flight, rtt_us)
