@@ -309,7 +309,7 @@ cdef uint32_t _partial(object data, uint64_t init, Py_ssize_t *length=NULL) exce
     return aiostack_fold64(<uint64_t>aiostack_sum16(p, n) + init)
 
 
-def checksum_partial(data, initial=0):
+cpdef uint32_t checksum_partial(data, initial=0) except? 0xFFFFFFFF:
     """RFC 1071 one's-complement sum of ``data`` plus ``initial``, folded to 16 bits, not complemented."""
     cdef uint64_t init = 0 if initial is 0 else _initial(initial)
     return _partial(data, init)
@@ -325,7 +325,7 @@ cdef inline uint64_t _pseudo(uint32_t src, uint32_t dst, uint64_t protocol, uint
     return <uint64_t>(src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + protocol + length
 
 
-def pseudo_header_sum(uint32_t src, uint32_t dst, uint32_t protocol, uint32_t length):
+cpdef uint32_t pseudo_header_sum(uint32_t src, uint32_t dst, uint32_t protocol, uint32_t length) noexcept:
     """Folded sum of the IPv4 pseudo-header (RFC 9293 §3.1, RFC 768) for TCP/UDP checksums."""
     return aiostack_fold64(_pseudo(src, dst, protocol, length))
 
@@ -448,8 +448,8 @@ def unpack_ethernet(buf, Py_ssize_t off=0):
 # --- IPv4 (RFC 791 §3.1) ----------------------------------------------------------------------------
 
 
-def pack_ipv4(buf, Py_ssize_t off, uint8_t tos, uint16_t total_length, uint16_t ident, uint16_t flags_fragment,
-              uint8_t ttl, uint8_t protocol, uint32_t src, uint32_t dst):
+cpdef int pack_ipv4(buf, Py_ssize_t off, uint8_t tos, uint16_t total_length, uint16_t ident,
+                    uint16_t flags_fragment, uint8_t ttl, uint8_t protocol, uint32_t src, uint32_t dst) except -1:
     """Write a 20-byte IPv4 header (version 4, IHL 5) with its header checksum at ``buf[off:]``; returns 20.
 
     ``flags_fragment`` is the 16-bit word of flags (DF 0x4000, MF 0x2000) and fragment offset (in 8-byte
@@ -716,7 +716,7 @@ def parse_tcp_options(buf, Py_ssize_t start, Py_ssize_t end):
             o.ts_val if o.ts else None, o.ts_ecr if o.ts else None)
 
 
-def parse_tcp_segment(buf, Py_ssize_t off=0, end=None):
+cpdef tuple parse_tcp_segment(buf, Py_ssize_t off=0, end=None):
     """Header fields and options of the TCP segment ``buf[off:end]`` (``end`` None: the buffer's end).
 
     Returns ``(src_port, dst_port, seq, ack, header_len, flags, window, mss, wscale, sack_permitted,
@@ -883,10 +883,10 @@ def build_tcp_options(buf, Py_ssize_t off, mss, wscale, bint sack_permitted, sac
 # --- a whole Ethernet + IPv4 + TCP frame in one call (the egress hot path) ---------------------------
 
 
-def build_tcp_frame(eth, uint8_t tos, uint16_t ident, uint8_t ttl, uint32_t src, uint32_t dst,
-                    uint16_t src_port, uint16_t dst_port, uint32_t seq, uint32_t ack, int64_t flags,
-                    uint16_t window, mss, wscale, bint sack_permitted, sack_blocks, ts_val, ts_ecr, payload,
-                    bint partial_checksum):
+cpdef bytearray build_tcp_frame(eth, uint8_t tos, uint16_t ident, uint8_t ttl, uint32_t src, uint32_t dst,
+                                uint16_t src_port, uint16_t dst_port, uint32_t seq, uint32_t ack, int64_t flags,
+                                uint16_t window, mss, wscale, bint sack_permitted, sack_blocks, ts_val, ts_ecr,
+                                payload, bint partial_checksum):
     """A new ``bytearray``: Ethernet header ``eth`` (14 bytes: dst, src, EtherType), IPv4 header (IHL 5,
     DF set as RFC 1191 §3 wants for TCP, header checksum filled), TCP header with the options of
     ``build_tcp_options`` and ``payload`` copied once.

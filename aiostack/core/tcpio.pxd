@@ -3,7 +3,8 @@
 
 cimport cython
 
-from aiostack._fastpath cimport seq_le, seq_lt
+from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, pack_ipv4, parse_tcp_segment,
+                                 pseudo_header_sum, seq_le, seq_lt)
 from aiostack.core.neighbor cimport NeighborCache
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.segment cimport Segment

@@ -561,7 +561,6 @@ class TcpIo:
         phs0 = pseudo_header_sum(src, dst, PROTO_TCP, 0)
         tcp_pack = _TCP.pack_into
         csum_pack = _CSUM.pack_into
-        build_frame = build_tcp_frame
         for seg in segs:
             payload = seg.payload
             plen = len(payload)
@@ -610,9 +609,9 @@ class TcpIo:
             for cseq, cflags, cpay, clen in chunks:
                 # One compiled call per frame: Ethernet, IPv4 (RFC 1191 §3: DF set so that path MTU
                 # discovery works), TCP header and options, the payload copied once, full checksum.
-                frame = build_frame(eth, 0, ident, ttl, src, dst, sport, dport, cseq, ack, cflags, window,
-                                    seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, ts_val,
-                                    seg.ts_ecr, cpay if clen else None, False)
+                frame = build_tcp_frame(eth, 0, ident, ttl, src, dst, sport, dport, cseq, ack, cflags, window,
+                                        seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, ts_val,
+                                        seg.ts_ecr, cpay if clen else None, False)
                 ident = (ident + 1) & 0xFFFF
                 count += 1
                 if mac is None:
