@@ -45,6 +45,7 @@ from typing import Any
 ENGINE_MODULES: tuple[str, ...] = (
     "aiostack.stats",
     "aiostack.core.host",
+    "aiostack.core.interface",
     "aiostack.core.tcpio",
     "aiostack.core.tcp.connection",
     "aiostack.core.tcp.input",

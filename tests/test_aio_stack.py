@@ -15,6 +15,7 @@ import pytest
 from aio_suite.loops import TrackingSelectorLoop
 
 from aiostack import Stack
+from aiostack.aio.transport import TcpTransport
 from aiostack.config import DriverConfig, IpConfig, TcpConfig
 from aiostack.link.loopback import LoopbackPair
 from aiostack.link.netsim import Netsim
@@ -460,7 +461,8 @@ async def test_keepalive_detects_a_dead_peer() -> None:
         srv.close()
 
 
-async def test_blocked_writer_is_refilled_a_third_of_the_buffer_at_a_time() -> None:
+async def test_blocked_writer_is_refilled_a_third_of_the_buffer_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # Linux sk_stream_is_writeable: a writer waiting for send-buffer space gets it back only once the free
     # space is at least half of what is queued, so every refill moves a third of the buffer or more
     # instead of one freed segment at a time.
@@ -471,15 +473,15 @@ async def test_blocked_writer_is_refilled_a_third_of_the_buffer_at_a_time() -> N
         reader, writer = await a.open_connection("198.18.0.2", 7)
         transport: Any = writer.transport
         refills: list[int] = []
-        real_push = transport._push
+        real_push = TcpTransport._push
 
-        def spy() -> None:
-            before = transport._wbuf_bytes
-            real_push()
-            if before != transport._wbuf_bytes:
-                refills.append(before - transport._wbuf_bytes)
+        def spy(self: Any) -> None:
+            before = self._wbuf_bytes
+            real_push(self)
+            if self is transport and before != self._wbuf_bytes:
+                refills.append(before - self._wbuf_bytes)
 
-        transport._push = spy
+        monkeypatch.setattr(TcpTransport, "_push", spy)  # the transport has slots: patch its class
         payload = os.urandom(1024 * 1024)
         writer.write(payload)
         assert await reader.readexactly(len(payload)) == payload

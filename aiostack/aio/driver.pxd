@@ -38,6 +38,9 @@ cdef class Driver:
     cdef public list _backlogged
     cdef object __weakref__
 
+    cpdef _flush_now(self)
+    cpdef kick(self)
+    cpdef _request(self)
     @cython.locals(port=_Port, host=Host)
     cpdef flush(self)
     @cython.locals(port=_Port)

@@ -42,6 +42,14 @@ _JOIN_BYTES = 256 * 1024
 class TcpTransport(asyncio.Transport):
     """One TCP connection of a ``Stack`` seen as an asyncio transport."""
 
+    # Slots, no instance dict: ~1 KiB less per connection, and every attribute read on the per-segment
+    # path is a slot read instead of a dictionary lookup.
+    __slots__ = ("_stack", "_loop", "_conn", "_server", "_waiter", "_protocol", "_buffered", "_zero_copy",
+                 "_started", "_ended", "_made", "_lost_delivered", "_lost_exc", "_closing", "_lost",
+                 "_eof_written", "_eof_pending", "_eof_done", "_reading", "_abort_on_close", "_wbuf",
+                 "_wbuf_bytes", "_protocol_paused", "_high", "_low", "_conn_lost_writes", "_socket",
+                 "__weakref__")
+
     _start_tls_compatible = True
 
     def __init__(self, stack: Stack, conn: Any, protocol: asyncio.BaseProtocol, *,

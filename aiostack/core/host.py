@@ -26,6 +26,7 @@ from aiostack.core.ipv4 import ETH_LEN, Reassembler, build_ipv4_frames
 from aiostack.core.neighbor import BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, NeighborCache
 from aiostack.core.ports import PortAllocator
 from aiostack.core.route import Route, RouteTable
+from aiostack.core.tcp.connection import TcpConnection
 from aiostack.core.tcpio import TcpIo
 from aiostack.core.udp import PROTO_UDP, UdpEndpoint, UdpError, build_udp
 from aiostack.errors import AddressInUse
@@ -193,6 +194,11 @@ class Host(TcpIo):
             return []
         out = []
         for obj in ready.values():
+            if type(obj) is TcpConnection:  # the common case, read directly
+                conn = obj
+                if conn.events:
+                    out.append(conn)
+                continue
             q = getattr(obj, "events", None)
             if q is None:
                 q = getattr(obj, "accept_queue", None)

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 ETH_HEADER_LEN = 14
 LOOPBACK_NET = 0x7F000000  # RFC 1122 §3.2.1.3 (g): 127.0.0.0/8 is internal host loopback
 LOOPBACK_MASK = 0xFF000000
@@ -52,6 +57,7 @@ def to_ip(value: int | str) -> int:
     return parse_ipv4(value)
 
 
+@cython.cclass
 class Interface:
     """One network interface. ``caps`` is the device's capability object (duck-typed: ``mtu``,
     ``checksum_offload``, ``gso_max_bytes``, ``vnet_hdr``) or None."""

@@ -16,6 +16,11 @@ from aiostack.fastpath import pack_ipv4
 from aiostack.stats import Counters
 from aiostack.wire.ipv4 import FLAG_DF, FLAG_MF, HEADER_LEN
 
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
+
 ETH_LEN = 14
 _IP_HDR = struct.Struct("!BBHHHBBHII")
 _U16 = struct.Struct("!H")
@@ -82,6 +87,7 @@ class _Partial:
         self.first_quote: bytes = b""
 
 
+@cython.cclass
 class Reassembler:
     """RFC 791 §3.2 reassembly, bounded in datagrams, buffered bytes and time (RFC 1122 §3.3.2).
 

@@ -5,9 +5,15 @@ cimport cython
 
 from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, pack_ipv4, parse_tcp_segment,
                                  pseudo_header_sum, seq_le, seq_lt)
+from aiostack.core.interface cimport Interface
+from aiostack.core.ipv4 cimport Reassembler
 from aiostack.core.neighbor cimport NeighborCache
 from aiostack.core.tcp.connection cimport TcpConnection
+from aiostack.core.tcp.input cimport segment_arrives
+from aiostack.core.tcp.output cimport poll_egress as conn_poll_egress
 from aiostack.core.tcp.segment cimport Segment
+from aiostack.core.tcp.timeouts cimport handle_timer as conn_handle_timer
+from aiostack.core.tcp.timeouts cimport poll_at as conn_poll_at
 from aiostack.stats cimport Counters
 
 cpdef _write_options(buf, i, Segment seg)
@@ -16,7 +22,7 @@ cpdef Segment parse_segment(payload)
 cdef class _ConnRec:
     cdef public TcpConnection conn
     cdef public object key
-    cdef public object iface
+    cdef public Interface iface
     cdef public object next_hop
     cdef public object parent
     cdef public object deadline
@@ -60,6 +66,8 @@ cdef class TcpIo:
     cdef public object isn_secret
     cdef public dict _addrs
     cdef public dict _ifaces
+    cdef public Counters c_eth
+    cdef public Reassembler _reasm
 
     cpdef notify(self, obj)
     cpdef _touch(self, _ConnRec rec)
@@ -70,12 +78,12 @@ cdef class TcpIo:
     @cython.locals(rec=_ConnRec)
     cpdef _tcp_handle_timer(self, now_us)
     @cython.locals(c=Counters, held=_Held, seg=Segment, rec=_ConnRec, conn=TcpConnection)
-    cpdef _receive_tcp(self, iface, src, dst, payload, offload, trusted, now_us, gro=*)
+    cpdef _receive_tcp(self, Interface iface, src, dst, payload, offload, trusted, now_us, gro=*)
     @cython.locals(held=_Held, seg=Segment, rec=_ConnRec)
     cpdef _gro_flush(self, now_us)
     @cython.locals(rec=_ConnRec)
     cpdef _flush_tcp(self, now_us)
-    @cython.locals(conn=TcpConnection)
+    @cython.locals(conn=TcpConnection, iface=Interface)
     cpdef _flush_one(self, _ConnRec rec, now_us)
     @cython.locals(seg=Segment)
-    cpdef _send_segments(self, iface, next_hop, src, dst, segs, owner, mss, now_us)
+    cpdef _send_segments(self, Interface iface, next_hop, src, dst, segs, owner, mss, now_us)

@@ -5,7 +5,9 @@ Read first: RFC 9293 §3.1 (header), §3.10.7.1 (a segment for no connection get
 error's quoted sequence number), virtio 1.2 §5.1.6.2 (GSO_TCPV4 / NEEDS_CSUM transmit offload).
 
 Hot path habits: one ``bytearray`` per frame, headers packed straight into it, the payload copied in once
-from the engine's memoryview, no frozen header objects per data segment.
+from the engine's memoryview, no frozen header objects per data segment. The engine's entry points
+(``segment_arrives``, ``poll_egress``, ``poll_at``, ``handle_timer``) are called as functions, not as the
+connection's bound methods: compiled, that is a C call.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import Interface, format_ipv4, to_ip
 from aiostack.core.ipv4 import ETH_LEN
 from aiostack.core.ports import PortAllocator
+from aiostack.core.tcp.input import segment_arrives
+from aiostack.core.tcp.output import poll_egress as conn_poll_egress
 from aiostack.core.tcp.segment import Segment, make_rst_for
 from aiostack.core.tcp.state import ESTABLISHED, SYN_RECEIVED
+from aiostack.core.tcp.timeouts import handle_timer as conn_handle_timer
+from aiostack.core.tcp.timeouts import poll_at as conn_poll_at
 from aiostack.errors import AddressInUse, MalformedPacket
 from aiostack.fastpath import (
     build_tcp_frame,
@@ -318,7 +324,7 @@ class TcpIo:
         if rec.parent is not None and conn.state is not SYN_RECEIVED:
             self._ready[id(rec.parent)] = rec.parent
             rec.parent = None
-        d = conn.poll_at()
+        d = conn_poll_at(conn)
         rec.deadline = d
         if d is not None:
             armed = rec.armed
@@ -360,7 +366,7 @@ class TcpIo:
                 heapq.heappush(heap, (due, next(self._tcp_tick), rec))
                 continue
             rec.deadline = None
-            rec.conn.handle_timer(now_us)
+            conn_handle_timer(rec.conn, now_us)
             self._touch(rec)
         self._flush_tcp(now_us)
 
@@ -416,7 +422,7 @@ class TcpIo:
             return
         if rec is not None:
             conn = rec.conn
-            conn.receive_segment(seg, now_us)
+            segment_arrives(conn, seg, now_us)
             self._touch(rec)
             if not conn.syn_reuse:
                 return
@@ -466,7 +472,7 @@ class TcpIo:
             cv["segments_received"] = cv.get("segments_received", 0) + held.merged
         rec = held.rec
         if rec.alive:
-            rec.conn.receive_segment(seg, now_us)
+            segment_arrives(rec.conn, seg, now_us)
             self._touch(rec)
 
     def _send_rst_for(self, seg: Segment, local_ip: int, remote_ip: int, now_us: int) -> None:
@@ -532,10 +538,10 @@ class TcpIo:
         gso = iface.gso_max_bytes
         if gso > IP_TCP_HEADERS + 40:
             # GSO: payload up to the device's largest IP packet minus IP and (worst case) TCP headers.
-            segs = conn.poll_egress(now_us, gso - 20 - 60)
+            segs = conn_poll_egress(conn, now_us, gso - 20 - 60)
         else:
             # Software GSO: the engine builds super-segments, the host cuts them (cheaper per segment).
-            segs = conn.poll_egress(now_us, SOFT_GSO_BYTES)
+            segs = conn_poll_egress(conn, now_us, SOFT_GSO_BYTES)
         if segs:
             sent = self._send_segments(iface, rec.next_hop, conn.local_ip, conn.remote_ip, segs, conn,
                                        conn.snd_mss, now_us)

@@ -3,7 +3,9 @@
 
 from aiostack._fastpath cimport seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
 from aiostack.core.tcp.connection cimport TcpConnection
+from aiostack.core.tcp.output cimport challenge_ack, queue_ack, recovery_pipe
 from aiostack.core.tcp.segment cimport Segment
+from aiostack.core.tcp.timeouts cimport arm_rto
 
 cpdef _rst(TcpConnection c, seq)
 cpdef segment_arrives(TcpConnection c, Segment seg, now_us)

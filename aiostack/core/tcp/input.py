@@ -17,7 +17,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from aiostack.core.tcp.events import EofReceived, WritableAgain
-from aiostack.core.tcp.output import FIRST_RTX, NEW_DATA
+from aiostack.core.tcp.output import FIRST_RTX, NEW_DATA, challenge_ack, queue_ack, recovery_pipe
 from aiostack.core.tcp.segment import Segment
 from aiostack.core.tcp.state import (
     CLOSE_WAIT,
@@ -33,6 +33,7 @@ from aiostack.core.tcp.state import (
     SYN_SENT,
     TIME_WAIT,
 )
+from aiostack.core.tcp.timeouts import arm_rto
 from aiostack.fastpath import seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
 from aiostack.wire.tcp import ACK, FIN, PSH, RST, SYN
 
@@ -139,7 +140,7 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
         if tv is not None and seq_lt(tv, c.ts_recent):
             if now_us - c.ts_recent_us <= PAWS_IDLE_US:
                 c.counters.drop("paws")
-                c.queue_ack(now_us)  # RFC 7323 §5.3 R1: send an acknowledgment and drop
+                queue_ack(c, now_us)  # RFC 7323 §5.3 R1: send an acknowledgment and drop
                 return
             c.ts_recent = tv  # RFC 7323 §5.5: an idle connection's TS.Recent is too old to compare
 
@@ -161,7 +162,7 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
         if seq == rcv_nxt:
             _reset(c, st)
         elif wnd and seq_in_window(seq, rcv_nxt, wnd):
-            c.challenge_ack(now_us)
+            challenge_ack(c, now_us)
             c.counters.drop("rst_in_window")
         else:
             c.counters.drop("out_of_window")
@@ -180,15 +181,15 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
         if st is TIME_WAIT and fin:
             c.timers.time_wait = now_us + c.config.time_wait_us  # RFC 9293: restart 2 MSL
         if syn:
-            c.challenge_ack(now_us)  # RFC 5961 §4.2: any SYN, rate-limited (§7)
+            challenge_ack(c, now_us)  # RFC 5961 §4.2: any SYN, rate-limited (§7)
         else:
-            c.queue_ack(now_us)
+            queue_ack(c, now_us)
         c.counters.drop("out_of_window")
         return
 
     # Fourth step / RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
     if syn:  # irrespective of the sequence number (RFC 5961 §4.2)
-        c.challenge_ack(now_us)
+        challenge_ack(c, now_us)
         c.counters.drop("syn_in_window")
         return
 
@@ -241,11 +242,11 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
             return
     # RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
     if seq_gt(ack, c.snd_max):
-        c.challenge_ack(now_us)
+        challenge_ack(c, now_us)
         c.counters.drop("ack_unsent")
         return
     if seq_lt(ack, seq_add(c.snd_una, -max(c.max_snd_wnd, 1))):
-        c.challenge_ack(now_us)
+        challenge_ack(c, now_us)
         c.counters.drop("ack_too_old")
         return
 
@@ -276,7 +277,7 @@ def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
             _receive_fin(c, now_us)
         elif st in RECEIVES_DATA and seq_gt(seq, c.rcv_nxt):
             c.ooo_fin = c.recvbuf.nxt + seq_diff(seq, c.rcv_nxt)
-            c.queue_ack(now_us)
+            queue_ack(c, now_us)
 
 
 def _reset(c: TcpConnection, st: Any) -> None:
@@ -571,7 +572,7 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
             t.rto = t.tlp = None
             c.first_partial = True
         elif not c.in_recovery or sack_ok or c.first_partial:
-            c.arm_rto(now_us)
+            arm_rto(c, now_us)
             if c.in_recovery and not sack_ok:
                 c.first_partial = False
         lw = c.write_low_water
@@ -686,7 +687,7 @@ def _lost_retransmission(c: TcpConnection, now_us: int) -> None:
         # Data sent under the already reduced window was lost too: that is a new congestion event
         # (RFC 5681 §3.1 / RFC 6582 §3.2: the loss of a retransmission is congestion), so the window is
         # reduced once more and a new PRR episode starts from what is really in flight.
-        pipe = c.recovery_pipe()
+        pipe = recovery_pipe(c)
         c.cc.on_enter_recovery(pipe, now_us)
         c.recover = c.snd_max
         c.recover_fs = pipe if pipe > 0 else c.snd_mss
@@ -771,7 +772,7 @@ def _receive_text(c: TcpConnection, seq: int, payload: Any, fin: int, now_us: in
             c.dsack = (seq_add(base, dup[0] - rb.nxt), seq_add(base, dup[1] - rb.nxt))
         if fin:
             c.ooo_fin = start + plen
-    c.queue_ack(now_us)  # RFC 5681 §4.2: out-of-order data is acknowledged immediately
+    queue_ack(c, now_us)  # RFC 5681 §4.2: out-of-order data is acknowledged immediately
 
 
 def _receive_fin(c: TcpConnection, now_us: int) -> None:

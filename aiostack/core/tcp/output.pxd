@@ -4,6 +4,7 @@
 from aiostack._fastpath cimport seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.segment cimport Segment
+from aiostack.core.tcp.timeouts cimport arm_persist, arm_rto, arm_tlp
 
 cpdef window_field(TcpConnection self)
 cpdef maybe_window_update(TcpConnection self)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiostack.core.tcp.segment import TS_OPTION_LEN, Segment
 from aiostack.core.tcp.state import SENDS_DATA, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED
+from aiostack.core.tcp.timeouts import arm_persist, arm_rto, arm_tlp
 from aiostack.fastpath import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.wire.tcp import ACK, FIN, PSH, SYN
 
@@ -70,7 +71,7 @@ def maybe_window_update(self: TcpConnection) -> None:
 
 def make_segment(self: TcpConnection, seq: int, flags: int, payload: Any, now_us: int) -> Segment:
     """A segment from this connection carrying the current ACK state (and options)."""
-    seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags, self.window_field(), payload)
+    seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags, window_field(self), payload)
     if self.ts_ok:
         seg.ts_val = self.ts_now(now_us)
         seg.ts_ecr = self.ts_recent
@@ -86,7 +87,7 @@ def make_segment(self: TcpConnection, seq: int, flags: int, payload: Any, now_us
             elif (spare - 4) // 8 < nblocks:
                 nblocks = (spare - 4) // 8
         if nblocks:
-            seg.sack_blocks = self.sack_blocks(nblocks)
+            seg.sack_blocks = sack_blocks(self, nblocks)
     # RFC 5681 §4.2: any segment with an ACK acknowledges all received data
     self.ack_now = False
     self.timers.delack = None
@@ -114,7 +115,7 @@ def sack_blocks(self: TcpConnection, limit: int) -> tuple[tuple[int, int], ...]:
 
 def queue_ack(self: TcpConnection, now_us: int) -> None:
     """Build a pure ACK now (each duplicate/out-of-order arrival gets its own: RFC 5681 §4.2)."""
-    self.push_out(self.make_segment(self.snd_max, ACK, b"", now_us))
+    self.push_out(make_segment(self, self.snd_max, ACK, b"", now_us))
 
 
 def challenge_ack(self: TcpConnection, now_us: int) -> None:
@@ -127,7 +128,7 @@ def challenge_ack(self: TcpConnection, now_us: int) -> None:
         return
     self.chack_count += 1
     self.counters.inc("challenge_acks")
-    self.queue_ack(now_us)
+    queue_ack(self, now_us)
 
 
 def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None = None) -> list[Segment]:
@@ -136,16 +137,16 @@ def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None 
     out = self.take_out()
     st = self.state
     if st in SENDS_DATA:
-        self.output(now_us, out, max_segment_bytes)
+        output(self, now_us, out, max_segment_bytes)
     elif st is SYN_SENT or st is SYN_RECEIVED:
         if self.need_syn:
             self.need_syn = False
-            out.append(self.syn_segment(now_us))
+            out.append(syn_segment(self, now_us))
             if self.timers.rto is None:
                 self.timers.rto = now_us + self.rtt.rto_us
     if self.ack_now:
         if st in SYNCHRONIZED:
-            out.append(self.make_segment(self.snd_max, ACK, b"", now_us))
+            out.append(make_segment(self, self.snd_max, ACK, b"", now_us))
         else:
             self.ack_now = False  # nothing to acknowledge before the handshake completes
     if st not in SENDS_DATA:
@@ -207,7 +208,7 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
     n0 = len(out)
     if self.rtx_head:
         self.rtx_head = False
-        seg = self.retransmit_at(self.snd_una, self.snd_mss, now_us)
+        seg = retransmit_at(self, self.snd_una, self.snd_mss, now_us)
         if seg is not None:
             out.append(seg)
             if self.sack_ok:
@@ -229,12 +230,12 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
         if k > self.snd_mss:
             k = self.snd_mss
         if k > 0:
-            seg = self.retransmit_at(seq_add(end, -k), k, now_us)
+            seg = retransmit_at(self, seq_add(end, -k), k, now_us)
             if seg is not None:
                 out.append(seg)
     cwnd = self.cc.cwnd
     if self.in_recovery and self.sack_ok:
-        room = self.sack_recovery(now_us, out)
+        room = sack_recovery(self, now_us, out)
     else:
         room = cwnd + self.inflation - seq_diff(self.snd_nxt, self.snd_una)
     if self.tlp_new:
@@ -244,7 +245,7 @@ def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_byt
             room = self.snd_mss
     max0 = self.snd_max
     n1 = len(out)
-    self.send_new(now_us, out, max_segment_bytes, room)
+    send_new(self, now_us, out, max_segment_bytes, room)
     if self.in_recovery and self.sack_ok and len(out) > n0:
         sent = 0
         for k in range(n0, len(out)):
@@ -282,7 +283,7 @@ def tail_start(self: TcpConnection) -> int:
 
 def tail_span(self: TcpConnection) -> int:
     """Bytes of that tail sent before recovery began."""
-    n = seq_diff(self.tail_end, self.tail_start())
+    n = seq_diff(self.tail_end, tail_start(self))
     return n if n > 0 else 0
 
 
@@ -293,7 +294,7 @@ def recovery_pipe(self: TcpConnection) -> int:
     if self.tail_lost:
         # the unSACKed data beyond the highest SACK, sent before recovery, is lost: only its
         # retransmissions (counted by SetPipe's HighRxt rule) are in flight
-        pipe -= self.tail_span()
+        pipe -= tail_span(self)
     pipe -= self.rtx_again_bytes
     return pipe if pipe > 0 else 0
 
@@ -303,9 +304,9 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
     segment. Returns the budget left for new data (NextSeg rule 2)."""
     sb = self.scoreboard
     mss = self.snd_mss
-    pipe = self.recovery_pipe()
+    pipe = recovery_pipe(self)
     again = self.rtx_again
-    room = self.prr_room(pipe)
+    room = prr_room(self, pipe)
     for k in range(len(out)):
         room -= len(out[k].payload)  # a fast retransmission already queued in this pass
     una = self.snd_una
@@ -316,7 +317,7 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
         self.rtx_again_bytes -= ln
         if seq_le(end, una) or sb.is_sacked(seq):
             continue
-        seg = self.retransmit_at(seq, ln, now_us)
+        seg = retransmit_at(self, seq, ln, now_us)
         if seg is None:
             continue
         # Karn's rule for time-order detection: an earlier copy may still arrive, so the delivery of
@@ -334,7 +335,7 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
             if not self.tail_lost:
                 break
             # RACK-style tail: retransmit from the end of the SACKed area up to the recovery point
-            start = self.tail_start()
+            start = tail_start(self)
             if seq_lt(start, self.high_rxt):
                 start = self.high_rxt
             left = seq_diff(self.tail_end, start)
@@ -342,7 +343,7 @@ def sack_recovery(self: TcpConnection, now_us: int, out: list[Segment]) -> int:
                 break
             r = (start, left if left < mss else mss)
         seq, ln = r
-        seg = self.retransmit_at(seq, ln, now_us)
+        seg = retransmit_at(self, seq, ln, now_us)
         if seg is None:
             break
         out.append(seg)
@@ -373,7 +374,7 @@ def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Se
     payload = sb.view(off, n) if n else b""
     if off + n == total:
         flags |= PSH
-    seg = self.make_segment(seq, flags, payload, now_us)
+    seg = make_segment(self, seq, flags, payload, now_us)
     if self.in_recovery and self.sack_ok:
         self.rtx_list.append((seq, seq_add(seq, n), now_us, FIRST_RTX))  # send order, for loss detection
     c = self.counters.values
@@ -389,16 +390,16 @@ def retransmit_at(self: TcpConnection, seq: int, maxlen: int, now_us: int) -> Se
     if seg.ts_val is not None:
         self.rtx_ts = seg.ts_val
     if self.timers.rto is None:
-        self.arm_rto(now_us)
+        arm_rto(self, now_us)
     return seg
 
 
 def send_new(self: TcpConnection, now_us: int, out: list[Segment], max_segment_bytes: int | None, room: int) -> None:
     """Segment the send buffer from snd_nxt within the congestion and receive windows."""
     before = len(out)
-    self.segmentize(now_us, out, max_segment_bytes, room)
+    segmentize(self, now_us, out, max_segment_bytes, room)
     if len(out) != before and self.sack_ok and not self.retries and self.timers.rto is not None:
-        self.arm_tlp(now_us)  # RFC 8985 §7.2: the PTO restarts when new data goes out
+        arm_tlp(self, now_us)  # RFC 8985 §7.2: the PTO restarts when new data goes out
 
 
 def segmentize(
@@ -421,12 +422,12 @@ def segmentize(
         if avail <= 0:
             if avail == 0 and self.fin_queued and (self.fin_seq is None or seq_le(nxt, self.fin_seq)):
                 # a bare FIN (the data went out already); it needs no window (as Linux)
-                self.emit_data(now_us, out, nxt, off, 0, ACK | FIN, None)
+                emit_data(self, now_us, out, nxt, off, 0, ACK | FIN, None)
             break
         snd_max = self.snd_max
         # already SACKed data need not be sent again after an RTO rewound snd_nxt
         if nxt != snd_max and self.sack_ok and self.sacked_bytes and seq_lt(nxt, snd_max):
-            skip = self.sacked_run(nxt)
+            skip = sacked_run(self, nxt)
             if skip:
                 self.snd_nxt = seq_add(nxt, skip)
                 continue
@@ -435,7 +436,7 @@ def segmentize(
         idle = self.snd_una == snd_max
         if usable <= 0:
             if rwnd_room <= 0 and idle and self.timers.persist is None and self.timers.rto is None:
-                self.arm_persist(now_us)
+                arm_persist(self, now_us)
             break
         n = avail if avail < usable else usable
         if n > seg_max:
@@ -470,7 +471,7 @@ def segmentize(
             self.snd_nxt = self.snd_max = seq_add(nxt, n)
             new_bytes += n
         else:
-            tmpl = self.emit_data(now_us, out, nxt, off, n, flags, tmpl)
+            tmpl = emit_data(self, now_us, out, nxt, off, n, flags, tmpl)
             if flags & FIN:
                 break
         room -= n
@@ -487,7 +488,7 @@ def emit_data(
     pass whose ACK, window and timestamp fields can be reused (nothing changed in between)."""
     payload = self.sendbuf.view(off, n) if n else b""
     if tmpl is None or tmpl.sack_blocks:
-        seg = self.make_segment(nxt, flags, payload, now_us)
+        seg = make_segment(self, nxt, flags, payload, now_us)
     else:
         seg = Segment(self.local_port, self.remote_port, nxt, tmpl.ack, flags, tmpl.window, payload)
         seg.ts_val = tmpl.ts_val
@@ -522,7 +523,7 @@ def emit_data(
         self.snd_max = end
     t = self.timers
     if t.rto is None:
-        self.arm_rto(now_us)
+        arm_rto(self, now_us)
     t.persist = None
     return seg
 

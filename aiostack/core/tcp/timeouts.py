@@ -46,7 +46,7 @@ def arm_rto(self: TcpConnection, now_us: int) -> None:
     t = self.timers
     t.rto = d
     t.tlp = None
-    self.arm_tlp(now_us)
+    arm_tlp(self, now_us)
 
 
 def arm_tlp(self: TcpConnection, now_us: int) -> None:
@@ -79,7 +79,7 @@ def on_tlp(self: TcpConnection, now_us: int) -> None:
         self.tlp_new = True
     else:
         self.rtx_tail = True
-    self.arm_rto(now_us)
+    arm_rto(self, now_us)
 
 
 def arm_persist(self: TcpConnection, now_us: int) -> None:
@@ -99,19 +99,19 @@ def handle_timer(self: TcpConnection, now_us: int) -> None:
     t = self.timers
     if t.rto is not None and t.rto <= now_us:
         t.rto = None
-        self.on_rto(now_us)
+        on_rto(self, now_us)
     if t.tlp is not None and t.tlp <= now_us:
         t.tlp = None
-        self.on_tlp(now_us)
+        on_tlp(self, now_us)
     if t.delack is not None and t.delack <= now_us:
         t.delack = None
         self.ack_now = True
     if t.persist is not None and t.persist <= now_us:
         t.persist = None
-        self.on_persist(now_us)
+        on_persist(self, now_us)
     if t.keepalive is not None and t.keepalive <= now_us:
         t.keepalive = None
-        self.on_keepalive(now_us)
+        on_keepalive(self, now_us)
     if t.fin_wait2 is not None and t.fin_wait2 <= now_us:
         t.fin_wait2 = None
         if self.state is FIN_WAIT_2:
@@ -185,7 +185,7 @@ def on_rto(self: TcpConnection, now_us: int) -> None:
     self.high_rxt = self.snd_una
     self.rtt_seq = None
     self.karn_blocked = True
-    self.arm_rto(now_us)
+    arm_rto(self, now_us)
     if self.snd_wnd == 0:
         # the window is closed: nothing may be resent, so probe it (RFC 9293 §3.8.6.1)
         self.counters.inc("persist_probes")
@@ -216,7 +216,7 @@ def on_persist(self: TcpConnection, now_us: int) -> None:
     self.push_out(self.make_segment(seq_add(self.snd_una, -1), ACK, b"", now_us))
     if self.persist_backoff < 16:
         self.persist_backoff += 1
-    self.arm_persist(now_us)
+    arm_persist(self, now_us)
 
 
 def on_keepalive(self: TcpConnection, now_us: int) -> None:
