@@ -3,7 +3,8 @@ is not installed (with Cython installed, its own pure-Python ``cython`` module d
 
 In the compiled build the decorators act: ``no_gc`` leaves a class's instances out of the cyclic garbage
 collector (only for leaf objects that hold numbers, strings, bytes and lists of them, which can never be
-part of a reference cycle), ``freelist(n)`` keeps up to n freed instances for reuse.
+part of a reference cycle), ``freelist(n)`` keeps up to n freed instances for reuse, ``locals(name=type)``
+types a function's local variables.
 """
 
 from __future__ import annotations
@@ -24,3 +25,7 @@ def no_gc(cls: T) -> T:
 
 def freelist(n: int) -> Callable[[T], T]:
     return lambda cls: cls
+
+
+def locals(**types: object) -> Callable[[T], T]:  # noqa: A001 - the name of Cython's decorator
+    return lambda fn: fn

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiostack.aio.sockets import TcpSocket
 from aiostack.core.interface import format_ipv4
+from aiostack.core.tcp.connection import TcpConnection
 from aiostack.core.tcp.events import Closed, Connected, DataReceived, EofReceived, WritableAgain
 from aiostack.errors import LocalProtocolError
+
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
 if TYPE_CHECKING:
     from aiostack.aio.server import Server
@@ -125,6 +131,8 @@ class TcpTransport(asyncio.Transport):
             self._deliver()
 
     # -- engine events (called by the stack's dispatch) -------------------------------------------------
+    # compiled, ``conn`` is the engine's C type: its methods and fields are C calls and reads
+    @cython.locals(conn=TcpConnection)
     def _on_events(self) -> None:
         conn = self._conn
         ev = conn.next_event()
@@ -180,6 +188,7 @@ class TcpTransport(asyncio.Transport):
         self._closing = True
         self._call_lost_soon(error)
 
+    @cython.locals(conn=TcpConnection)
     def _deliver(self) -> None:
         """Hand the engine's readable bytes to the protocol, then the EOF after them."""
         conn = self._conn
@@ -187,7 +196,7 @@ class TcpTransport(asyncio.Transport):
         try:
             if self._buffered:
                 while self._reading and not self._lost:
-                    avail = conn.recv_buffer_bytes
+                    avail = conn.recvbuf.bytes
                     if not avail:
                         break
                     buf = proto.get_buffer(avail)
@@ -214,7 +223,7 @@ class TcpTransport(asyncio.Transport):
                 # asyncio's own StreamReaderProtocol copies what it is given into the reader's buffer
                 # (bytearray.extend): engine segments are joined into pieces of at most _JOIN_BYTES.
                 while self._reading and not self._lost:
-                    avail = conn.recv_buffer_bytes
+                    avail = conn.recvbuf.bytes
                     if not avail:
                         break
                     piece = conn.peek()
@@ -274,6 +283,7 @@ class TcpTransport(asyncio.Transport):
             self._stack.kick(self._conn)  # the window update goes out
 
     # -- writing --------------------------------------------------------------------------------------
+    @cython.locals(conn=TcpConnection)
     def write(self, data: Any) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
@@ -285,12 +295,13 @@ class TcpTransport(asyncio.Transport):
             self._conn_lost_writes += 1
             return
         if self._wbuf_bytes == 0:
+            conn = self._conn
             try:
-                n = self._conn.send(data)
+                n = conn.send(data)
             except LocalProtocolError:  # the engine already ended (its Closed event is on the way)
                 self._conn_lost_writes += 1
                 return
-            self._stack.kick(self._conn, write=True)
+            self._stack.kick(conn, write=True)
             size = len(data) if data.__class__ is bytes else memoryview(data).nbytes
             if n >= size:
                 return
