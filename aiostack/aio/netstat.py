@@ -31,7 +31,7 @@ def netstat_rows(stack: Stack) -> list[NetstatRow]:
         rows.append(NetstatRow("tcp", _addr(ln.local_ip, ln.local_port), "0.0.0.0:*", "LISTEN", 0,
                                int(queued() if callable(queued) else queued or 0)))
     for conn in host.tcp_connections():
-        t: Any = stack._objs.get(id(conn))
+        t: Any = stack._objs.get(conn)
         own = getattr(t, "_wbuf_bytes", 0)
         rows.append(NetstatRow("tcp", _addr(conn.local_ip, conn.local_port), _addr(conn.remote_ip, conn.remote_port),
                                str(conn.state), conn.send_buffer_bytes + own, conn.recv_buffer_bytes))

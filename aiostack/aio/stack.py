@@ -47,7 +47,7 @@ class _Sink:
         conn = self._conn
         while (ev := conn.next_event()) is not None:
             if type(ev).__name__ == "Closed":
-                self._stack._objs.pop(id(conn), None)
+                self._stack._objs.pop(conn, None)
                 return
         if conn.recv_buffer_bytes:
             conn.consume(conn.recv_buffer_bytes)  # nobody will read it: keep the window open
@@ -74,8 +74,9 @@ class Stack:
         self.devices: dict[int, Any] = {}
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # bound on start()
         self._driver: Driver | None = None
-        self._objs: dict[int, Any] = {}  # id(conn or endpoint) -> transport (or _Sink)
-        self._listeners: dict[int, Server] = {}  # id(listener) -> server
+        # Keyed by the objects themselves (identity hash: no int made per look-up, as id() would)
+        self._objs: dict[Any, Any] = {}  # conn or endpoint -> transport (or _Sink)
+        self._listeners: dict[Any, Server] = {}  # listener -> server
         self._transports: set[Any] = set()  # live transports (leak checks, close)
         self._servers: set[Server] = set()
         self._blocked_writers: set[TcpTransport] = set()
@@ -228,11 +229,11 @@ class Stack:
         objs = self._objs
         listeners = self._listeners
         for obj in ready:
-            h = objs.get(id(obj))
+            h = objs.get(obj)
             if h is not None:
                 h._on_events()
                 continue
-            server = listeners.get(id(obj))
+            server = listeners.get(obj)
             if server is not None:
                 server._accept_ready(obj)
             # else: a connection still in a listener's accept queue; its events wait for accept()
@@ -243,16 +244,16 @@ class Stack:
                 t._push()
 
     def _register(self, obj: Any, transport: Any) -> None:
-        self._objs[id(obj)] = transport
+        self._objs[obj] = transport
         self._transports.add(transport)
 
     def _unregister(self, obj: Any) -> None:
-        h = self._objs.get(id(obj))
+        h = self._objs.get(obj)
         if h is not None and not isinstance(h, _Sink):
             if hasattr(obj, "recv_buffer_bytes") and int(obj.state) != 0:
-                self._objs[id(obj)] = _Sink(self, obj)
+                self._objs[obj] = _Sink(self, obj)
             else:
-                del self._objs[id(obj)]
+                del self._objs[obj]
 
     def _transport_gone(self, transport: Any) -> None:
         self._transports.discard(transport)
@@ -277,7 +278,7 @@ class Stack:
         transport._on_events()
 
     def _close_listener(self, listener: Any) -> None:
-        self._listeners.pop(id(listener), None)
+        self._listeners.pop(listener, None)
         # connections completed but never accepted: reset them (the kernel does the same on close)
         for conn in listener.close():
             conn.abort()
@@ -473,7 +474,7 @@ class Stack:
                         ssl_shutdown_timeout=ssl_shutdown_timeout)
         self._servers.add(server)
         for ln in listeners:
-            self._listeners[id(ln)] = server
+            self._listeners[ln] = server
         server._keep_alive = bool(keep_alive)
         if start_serving:
             server._start_serving()

@@ -77,7 +77,7 @@ class Host(TcpIo):
         self._udp_used: dict[int, int] = {}  # port -> endpoints bound to it (any address)
         self._pings: dict[int, icmpmod.PingEndpoint] = {}
         self._pmtu: dict[int, tuple[int, int]] = {}  # dst -> (path MTU, expires_us), RFC 1191
-        self._ready: dict[int, Any] = {}  # id -> object that may have events (insertion ordered)
+        self._ready: dict[Any, Any] = {}  # objects that may have events, by identity (insertion ordered)
         self._init_tcp(rng)
 
     # --- configuration ------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class Host(TcpIo):
     # --- readiness ----------------------------------------------------------------------------------
 
     def _mark_ready(self, obj: Any) -> None:
-        self._ready[id(obj)] = obj
+        self._ready[obj] = obj
 
     def pop_ready(self) -> list[Any]:
         """Connections, listeners, UDP and ping endpoints with something to pick up since the last call.

@@ -51,7 +51,7 @@ cdef class TcpIo:
     cdef public Counters c_tcp
     cdef public Counters c_ip
     cdef public dict _tcp
-    cdef public dict _tcp_by_id
+    cdef public dict _tcp_by_conn
     cdef public dict _tcp_dirty
     cdef public dict _listeners
     cdef public dict _ready

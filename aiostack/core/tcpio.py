@@ -155,7 +155,7 @@ class TcpIo:
     _egress: list[tuple[int, Any]]
     _ident: int
     c_ip: Counters
-    _ready: dict[int, Any]
+    _ready: dict[Any, Any]
     _arp: Any
     _addrs: dict[int, Interface]
     _ifaces: dict[int, Interface]
@@ -172,9 +172,10 @@ class TcpIo:
         self._tcp_retired = Counters("tcp")  # counters of connections no longer in the table
         self._tcp_ports = PortAllocator(rng, cfg.ephemeral_low, cfg.ephemeral_high)
         self._tcp: dict[tuple[int, int, int, int], _ConnRec] = {}
-        self._tcp_by_id: dict[int, _ConnRec] = {}
+        # by the connection object itself (identity hash: no int made per look-up, as id() would)
+        self._tcp_by_conn: dict[Any, _ConnRec] = {}
         self._listeners: dict[tuple[int, int], Any] = {}
-        self._tcp_dirty: dict[int, _ConnRec] = {}
+        self._tcp_dirty: dict[Any, _ConnRec] = {}
         self._tcp_heap: list[tuple[int, int, _ConnRec]] = []
         self._tcp_tick = itertools.count()
         self._gro: _Held | None = None
@@ -256,9 +257,9 @@ class TcpIo:
     def notify(self, obj: Any) -> None:
         """Tell the host a connection changed through a user call (send, consume, shutdown_write, close,
         abort): it is polled for segments on the next ``poll_egress`` and its timer is re-read."""
-        rec = self._tcp_by_id.get(id(obj))
+        rec = self._tcp_by_conn.get(obj)
         if rec is not None:
-            self._tcp_dirty[id(obj)] = rec
+            self._tcp_dirty[obj] = rec
 
     def tcp_connections(self) -> list[Any]:
         return [rec.conn for rec in self._tcp.values()]
@@ -267,11 +268,11 @@ class TcpIo:
         return list(self._listeners.values())
 
     def _tcp_release(self, obj: Any) -> None:
-        rec = self._tcp_by_id.get(id(obj))
+        rec = self._tcp_by_conn.get(obj)
         if rec is not None:
             # A connection stays in the table until it is CLOSED (FIN handshake, TIME-WAIT): the host
             # owns orphans; releasing only makes sure it is polled.
-            self._tcp_dirty[id(obj)] = rec
+            self._tcp_dirty[obj] = rec
             return
         for key, listener in list(self._listeners.items()):
             if listener is obj:
@@ -281,7 +282,7 @@ class TcpIo:
                 # Children not accepted yet are reset (as Linux does when a listening socket closes).
                 for child in listener.close():
                     child.abort()
-                    crec = self._tcp_by_id.get(id(child))
+                    crec = self._tcp_by_conn.get(child)
                     if crec is not None:
                         self._touch(crec)
                 return
@@ -292,7 +293,7 @@ class TcpIo:
         key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
         rec = _ConnRec(conn, key, iface, next_hop, parent)
         self._tcp[key] = rec
-        self._tcp_by_id[id(conn)] = rec
+        self._tcp_by_conn[conn] = rec
         return rec
 
     def _unregister(self, rec: _ConnRec) -> None:
@@ -301,19 +302,19 @@ class TcpIo:
         rec.alive = False
         if self._tcp.get(rec.key) is rec:
             del self._tcp[rec.key]
-        self._tcp_by_id.pop(id(rec.conn), None)
-        self._tcp_dirty.pop(id(rec.conn), None)
+        self._tcp_by_conn.pop(rec.conn, None)
+        self._tcp_dirty.pop(rec.conn, None)
         counters = getattr(rec.conn, "counters", None)
         if counters is not None:
             self._tcp_retired.add_from(counters)
 
     def _touch(self, rec: _ConnRec) -> None:
         conn = rec.conn
-        self._tcp_dirty[id(conn)] = rec
-        self._ready[id(conn)] = conn
+        self._tcp_dirty[conn] = rec
+        self._ready[conn] = conn
         parent = rec.parent
         if parent is not None:
-            self._ready[id(parent)] = parent  # a child finishing its handshake fills the accept queue
+            self._ready[parent] = parent  # a child finishing its handshake fills the accept queue
 
     def _after(self, rec: _ConnRec) -> None:
         """Re-read a connection's timer and retire it once CLOSED (after its events are queued)."""
@@ -322,7 +323,7 @@ class TcpIo:
             self._unregister(rec)
             return
         if rec.parent is not None and conn.state is not SYN_RECEIVED:
-            self._ready[id(rec.parent)] = rec.parent
+            self._ready[rec.parent] = rec.parent
             rec.parent = None
         d = conn_poll_at(conn)
         rec.deadline = d
@@ -513,7 +514,7 @@ class TcpIo:
 
     def _tcp_unreachable(self, owner: Any, now_us: int) -> None:
         """ARP failed for the next hop of ``owner``'s packets: RFC 1122 §2.3.2.2 / Linux EHOSTUNREACH."""
-        rec = self._tcp_by_id.get(id(owner))
+        rec = self._tcp_by_conn.get(owner)
         if rec is None:
             return
         rec.conn.on_icmp_error(icmpmod.KIND_HOST_UNREACHABLE, None, now_us)
