@@ -21,6 +21,7 @@ cdef class Driver:
     cdef public object config
     cdef public object _dispatch
     cdef public object _after_ingress
+    cdef public object _waiting
     cdef public dict _ports
     cdef public list _port_list
     cdef public list _virtual
@@ -38,6 +39,9 @@ cdef class Driver:
     cdef public list _backlogged
     cdef object __weakref__
 
+    cpdef notify(self, conn)
+    cpdef notify_write(self, conn)
+    cpdef write_kick(self)
     cpdef _flush_now(self)
     cpdef kick(self)
     cpdef _request(self)

@@ -14,7 +14,8 @@ Shape (DESIGN §3.9-3.10):
   deadline that moved later lets the armed one fire early and re-arm);
 * one coalesced flush per loop iteration (``call_soon``): ingress → timers → events to the transports →
   egress → timer; a transport write flushes at once when it is the first of the iteration
-  (``write_kick``), later ones wait for the coalesced flush;
+  (``notify_write``), later ones wait for the coalesced flush; the blocked writers are refilled only
+  while there are some;
 * a device that reports its free transmit room (``tx_room()``, the in-memory ends) gets no more frames
   than fit: the rest wait in a bounded per-port backlog (``DriverConfig.tx_backlog_frames``, overflow
   counted in ``backlog_drops``) and go out oldest first in the next iterations, as a qdisc holds packets
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aiostack.config import DriverConfig
@@ -53,17 +54,20 @@ class _Port:
 
 
 class Driver:
-    __slots__ = ("loop", "host", "config", "_dispatch", "_after_ingress", "_ports", "_port_list", "_virtual",
+    __slots__ = ("loop", "host", "config", "_dispatch", "_after_ingress", "_waiting", "_ports", "_port_list", "_virtual",
                  "_scheduled", "_corked", "_more", "_flushing", "_timer_fired", "_timer", "_timer_at", "_closed",
                  "_time", "flushes", "backlog_drops", "_backlogged", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: Any, config: DriverConfig,
-                 dispatch: Callable[[list[Any]], None], after_ingress: Callable[[], None]) -> None:
+                 dispatch: Callable[[list[Any]], None], after_ingress: Callable[[], None],
+                 waiting: Collection[Any] | None = None) -> None:
         self.loop = loop
         self.host = host
         self.config = config
         self._dispatch = dispatch  # called with host.pop_ready() results
         self._after_ingress = after_ingress  # lets blocked writers refill the engines' send buffers
+        # what after_ingress serves (the blocked writers): while it is empty the call is skipped
+        self._waiting = waiting
         self._ports: dict[int, _Port] = {}
         self._port_list: list[_Port] = []  # the values of _ports, for the flush's ingress loop
         self._virtual: list[_Port] = []
@@ -143,6 +147,18 @@ class Driver:
         self._scheduled = True
         self.loop.call_soon(self._flush)
 
+    def notify(self, conn: Any) -> None:
+        """A user call changed ``conn`` (a read opened its window, a close queued a FIN): the host polls
+        it in this iteration's flush."""
+        self.host.notify(conn)
+        if not self._flushing:
+            self._request()
+
+    def notify_write(self, conn: Any) -> None:
+        """A transport wrote to ``conn``: the host polls it, flushed as ``write_kick`` says."""
+        self.host.notify(conn)
+        self.write_kick()
+
     def write_kick(self) -> None:
         """A transport write: the first one in a loop iteration is flushed at once, so its segment leaves
         before ``write()`` returns (as a socket ``send()`` does) and the peer may answer in this same
@@ -198,7 +214,9 @@ class Driver:
                     # the loop may run a timer up to its clock resolution early: it is due all the same
                     host.handle_timer(due if due > now else now)
             self._timer_fired = False
-            self._after_ingress()
+            waiting = self._waiting
+            if waiting is None or waiting:
+                self._after_ingress()
             ready = host.pop_ready()
             if ready:
                 self._dispatch(ready)

@@ -150,7 +150,7 @@ class Stack:
             raise RuntimeError("the stack is closed")
         self.loop = asyncio.get_running_loop()
         driver = self._driver = Driver(self.loop, self.host, self.driver_config, self._dispatch,
-                                       self._refill)
+                                       self._refill, self._blocked_writers)
         for ifindex, device in self.devices.items():
             driver.attach(ifindex, device)
         return driver
@@ -212,18 +212,14 @@ class Stack:
     def now_us(self) -> int:
         return self._ensure_started().now_us()
 
-    def kick(self, conn: Any = None, write: bool = False) -> None:
-        """A user call changed ``conn`` (or anything): flush once in this loop iteration. A transport's
-        write (``write=True``) is flushed at once when it is the first of the iteration, else with the
-        iteration's coalesced flush (``Driver.write_kick``)."""
+    def kick(self, conn: Any = None) -> None:
+        """A user call changed ``conn`` (or anything): flush once in this loop iteration. (A transport's
+        per-segment path tells the driver directly: ``Driver.notify`` / ``Driver.notify_write``.)"""
         if conn is not None:
             self.host.notify(conn)
         driver = self._driver
         if driver is not None:
-            if write:
-                driver.write_kick()
-            else:
-                driver.kick()
+            driver.kick()
 
     def _dispatch(self, ready: list[Any]) -> None:
         objs = self._objs

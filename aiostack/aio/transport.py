@@ -21,6 +21,7 @@ import asyncio
 import collections
 from typing import TYPE_CHECKING, Any
 
+from aiostack.aio.driver import Driver
 from aiostack.aio.sockets import TcpSocket
 from aiostack.core.interface import format_ipv4
 from aiostack.core.tcp.connection import TcpConnection
@@ -50,7 +51,7 @@ class TcpTransport(asyncio.Transport):
 
     # Slots, no instance dict: ~1 KiB less per connection, and every attribute read on the per-segment
     # path is a slot read instead of a dictionary lookup.
-    __slots__ = ("_stack", "_loop", "_conn", "_server", "_waiter", "_protocol", "_buffered", "_zero_copy",
+    __slots__ = ("_stack", "_driver", "_loop", "_conn", "_server", "_waiter", "_protocol", "_buffered", "_zero_copy",
                  "_started", "_ended", "_made", "_lost_delivered", "_lost_exc", "_closing", "_lost",
                  "_eof_written", "_eof_pending", "_eof_done", "_reading", "_abort_on_close", "_wbuf",
                  "_wbuf_bytes", "_protocol_paused", "_high", "_low", "_conn_lost_writes", "_socket",
@@ -62,6 +63,7 @@ class TcpTransport(asyncio.Transport):
                  server: Server | None = None, waiter: asyncio.Future[None] | None = None) -> None:
         super().__init__()
         self._stack = stack
+        self._driver = stack._ensure_started()  # the per-segment path notifies it directly
         self._loop = stack.loop
         self._conn = conn
         self._server = server
@@ -188,11 +190,12 @@ class TcpTransport(asyncio.Transport):
         self._closing = True
         self._call_lost_soon(error)
 
-    @cython.locals(conn=TcpConnection)
+    @cython.locals(conn=TcpConnection, driver=Driver)
     def _deliver(self) -> None:
         """Hand the engine's readable bytes to the protocol, then the EOF after them."""
         conn = self._conn
         proto = self._protocol
+        driver = self._driver
         try:
             if self._buffered:
                 while self._reading and not self._lost:
@@ -217,7 +220,7 @@ class TcpTransport(asyncio.Transport):
                             mv[got:got + n] = piece
                         conn.consume(n)
                         got += n
-                    self._stack.kick(conn)
+                    driver.notify(conn)
                     proto.buffer_updated(got)
             elif self._zero_copy:
                 # asyncio's own StreamReaderProtocol copies what it is given into the reader's buffer
@@ -243,14 +246,14 @@ class TcpTransport(asyncio.Transport):
                             got += m
                         if len(parts) > 1:
                             data = b"".join(parts)
-                    self._stack.kick(conn)
+                    driver.notify(conn)
                     proto.data_received(data)
             else:
                 while self._reading and not self._lost:
                     data = conn.read(_READ_ALL)
                     if not data:
                         break
-                    self._stack.kick(conn)  # reading may open the window: the host polls the engine
+                    driver.notify(conn)  # reading may open the window: the host polls the engine
                     proto.data_received(data)
             if self._eof_pending and not self._eof_done and self._reading and not self._lost:
                 self._eof_done = True
@@ -283,7 +286,7 @@ class TcpTransport(asyncio.Transport):
             self._stack.kick(self._conn)  # the window update goes out
 
     # -- writing --------------------------------------------------------------------------------------
-    @cython.locals(conn=TcpConnection)
+    @cython.locals(conn=TcpConnection, driver=Driver)
     def write(self, data: Any) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
@@ -301,7 +304,8 @@ class TcpTransport(asyncio.Transport):
             except LocalProtocolError:  # the engine already ended (its Closed event is on the way)
                 self._conn_lost_writes += 1
                 return
-            self._stack.kick(conn, write=True)
+            driver = self._driver
+            driver.notify_write(conn)
             size = len(data) if data.__class__ is bytes else memoryview(data).nbytes
             if n >= size:
                 return
