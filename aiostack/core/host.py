@@ -32,7 +32,7 @@ from aiostack.core.udp import PROTO_UDP, UdpEndpoint, UdpError, build_udp
 from aiostack.errors import AddressInUse
 from aiostack.fastpath import checksum_partial, internet_checksum, pseudo_header_sum
 from aiostack.stats import Counters, merge
-from aiostack.wire.vnet import DATA_VALID, NEEDS_CSUM
+from aiostack.wire.vnet import DATA_VALID, NEEDS_CSUM, OffloadFrame
 
 PROTO_ICMP = 1
 PROTO_TCP = 6
@@ -303,6 +303,11 @@ class Host(TcpIo):
             cls = type(item)
             if cls is bytes or cls is bytearray or cls is memoryview:
                 frame = item
+            elif cls is OffloadFrame:  # (data, flags, ...): read by position, as a tuple
+                frame = item[0]
+                offload = True
+                # virtio 1.2 §5.1.6.2.1, as below
+                trusted = bool(item[1] & (NEEDS_CSUM | DATA_VALID))
             elif isinstance(item, (bytes, bytearray, memoryview)):
                 frame = item
             else:

@@ -1,6 +1,8 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+from aiostack.stats cimport Counters
+
 cdef class _Pending:
     cdef public object ifindex
     cdef public object src_ip
@@ -10,13 +12,15 @@ cdef class _Pending:
 
 cdef class NeighborCache:
     cdef public object config
-    cdef public object counters
-    cdef public object entries
-    cdef public object pending
+    cdef public Counters counters
+    cdef public dict entries
+    cdef public dict pending
     cdef public object _output
     cdef public object _unreachable
     cdef public object _ifaces
-    cdef public object _refresh
+    cdef public dict _refresh
+    cdef public object _retry_us
+    cdef public object _refresh_window_us
 
     cpdef lookup(self, ip, now_us, iface=*)
     cpdef _learn(self, ip, mac, now_us)

@@ -58,7 +58,8 @@ class NeighborCache:
     MAC; it is written into bytes 0..5 (of the frame, or of ``OffloadFrame.data``) when the reply comes.
     """
 
-    __slots__ = ("config", "counters", "entries", "pending", "_output", "_unreachable", "_ifaces", "_refresh")
+    __slots__ = ("config", "counters", "entries", "pending", "_output", "_unreachable", "_ifaces", "_refresh",
+                 "_retry_us", "_refresh_window_us")
 
     def __init__(self, config: IpConfig, counters: Counters, output: Callable[[int, Any], None],
                  unreachable: Callable[[Any, int, int], None], ifaces: dict[int, Any]) -> None:
@@ -70,6 +71,9 @@ class NeighborCache:
         self._unreachable = unreachable
         self._ifaces = ifaces
         self._refresh: dict[int, int] = {}  # ip -> when the last refresh request went out
+        # Refresh during the last (retries + 1) request intervals of an entry's life, once per interval.
+        self._retry_us = config.arp_retry_interval_us
+        self._refresh_window_us = config.arp_retry_interval_us * (config.arp_max_retries + 1)
 
     # --- lookups ------------------------------------------------------------------------------------
 
@@ -86,17 +90,13 @@ class NeighborCache:
             self._refresh.pop(ip, None)
             self.counters.inc("cache_expired")
             return None
-        if iface is not None:
-            interval = self.config.arp_retry_interval_us
-            # Refresh during the last (retries + 1) request intervals of the entry's life, once a second.
-            if expires - now_us <= interval * (self.config.arp_max_retries + 1):
-                last = self._refresh.get(ip)
-                if last is None or now_us - last >= interval:
-                    self._refresh[ip] = now_us
-                    self._output(iface.ifindex, build_arp_frame(OP_REQUEST, iface.mac, iface.ip, ZERO_MAC, ip,
-                                                                mac))
-                    self.counters.inc("requests_sent")
-                    self.counters.inc("refresh_requests")
+        if iface is not None and expires - now_us <= self._refresh_window_us:
+            last = self._refresh.get(ip)
+            if last is None or now_us - last >= self._retry_us:
+                self._refresh[ip] = now_us
+                self._output(iface.ifindex, build_arp_frame(OP_REQUEST, iface.mac, iface.ip, ZERO_MAC, ip, mac))
+                self.counters.inc("requests_sent")
+                self.counters.inc("refresh_requests")
         return mac
 
     def _learn(self, ip: int, mac: bytes, now_us: int) -> None:

@@ -1,12 +1,19 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cimport cython
+from libc.stdint cimport int64_t
+
 from aiostack._fastpath cimport seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.segment cimport Segment
 from aiostack.core.tcp.timeouts cimport arm_persist, arm_rto, arm_tlp
 
+# C integers for the window arithmetic (byte counts and a 32-bit sequence space: no int objects)
+@cython.locals(buf=int64_t, rcv_nxt=int64_t, free=int64_t, cur=int64_t, win=int64_t, step=int64_t, ws=int64_t,
+               raw=int64_t)
 cpdef window_field(TcpConnection self)
+@cython.locals(buf=int64_t, cur=int64_t, free=int64_t, step=int64_t)
 cpdef maybe_window_update(TcpConnection self)
 cpdef make_segment(TcpConnection self, seq, flags, payload, now_us)
 cpdef sack_blocks(TcpConnection self, limit)
