@@ -27,7 +27,6 @@ cdef class Driver:
     cdef public list _virtual
     cdef public object _scheduled
     cdef public object _corked
-    cdef public object _more
     cdef public object _flushing
     cdef public object _timer_fired
     cdef public object _timer

@@ -13,9 +13,9 @@ Shape (DESIGN §3.9-3.10):
 * one ``TimerHandle``, never later than the earliest deadline: re-armed only for an earlier one (a
   deadline that moved later lets the armed one fire early and re-arm);
 * one coalesced flush per loop iteration (``call_soon``): ingress → timers → events to the transports →
-  egress → timer; a transport write flushes at once when it is the first of the iteration
-  (``notify_write``), later ones wait for the coalesced flush; the blocked writers are refilled only
-  while there are some;
+  egress → timer; a transport write flushes at once unless a write already did since the last flush
+  (autocorking, ``write_kick``): then it and the writes after it leave together at the end of the
+  iteration; the blocked writers are refilled only while there are some;
 * a device that reports its free transmit room (``tx_room()``, the in-memory ends) gets no more frames
   than fit: the rest wait in a bounded per-port backlog (``DriverConfig.tx_backlog_frames``, overflow
   counted in ``backlog_drops``) and go out oldest first in the next iterations, as a qdisc holds packets
@@ -55,7 +55,7 @@ class _Port:
 
 class Driver:
     __slots__ = ("loop", "host", "config", "_dispatch", "_after_ingress", "_waiting", "_ports", "_port_list", "_virtual",
-                 "_scheduled", "_corked", "_more", "_flushing", "_timer_fired", "_timer", "_timer_at", "_closed",
+                 "_scheduled", "_corked", "_flushing", "_timer_fired", "_timer", "_timer_at", "_closed",
                  "_time", "flushes", "backlog_drops", "_backlogged", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: Any, config: DriverConfig,
@@ -72,8 +72,7 @@ class Driver:
         self._port_list: list[_Port] = []  # the values of _ports, for the flush's ingress loop
         self._virtual: list[_Port] = []
         self._scheduled = False  # a _flush is queued with call_soon
-        self._corked = False  # ... after an immediate write flush: it runs only if more work came
-        self._more = False  # work was asked for while a _flush was queued
+        self._corked = False  # a write flushed at once since the last flush: the next ones coalesce
         self._flushing = False
         self._timer_fired = False
         self._timer: asyncio.TimerHandle | None = None
@@ -139,10 +138,7 @@ class Driver:
 
     def _request(self) -> None:
         """One flush in the next round of callbacks (coalesced)."""
-        if self._closed:
-            return
-        if self._scheduled:
-            self._more = True
+        if self._closed or self._scheduled:
             return
         self._scheduled = True
         self.loop.call_soon(self._flush)
@@ -160,32 +156,31 @@ class Driver:
         self.write_kick()
 
     def write_kick(self) -> None:
-        """A transport write: the first one in a loop iteration is flushed at once, so its segment leaves
-        before ``write()`` returns (as a socket ``send()`` does) and the peer may answer in this same
-        iteration; writes after it in the iteration join one flush at its end (autocorking: Linux holds
-        small writes back while an earlier segment is still queued)."""
-        if self._scheduled or self._flushing or self._closed:
-            self.kick()
+        """A transport write. Autocorking, as Linux holds small writes back while an earlier segment is
+        still queued: a write flushes at once (its segment leaves before ``write()`` returns, as a socket
+        ``send()`` does, and the peer may answer in this same iteration) unless a write already did since
+        the driver's last flush; then it joins one flush at the end of the loop iteration with the writes
+        after it. Any other flush (the peer's answer arriving, a timer) ends the corked state, so a
+        request/response exchange never waits for a scheduled callback."""
+        if self._closed:
             return
-        self._scheduled = self._corked = True
-        self._more = False
-        self.loop.call_soon(self._flush)
+        if self._flushing:
+            return  # the running flush's egress step polls the connection
+        if self._corked or self._scheduled:
+            self._request()
+            return
         self._flush_now()  # an error never reaches the application's write()
+        self._corked = True
 
     def _flush(self) -> None:
         self._scheduled = False
-        if self._closed:
-            return
-        if self._corked:
-            self._corked = False
-            if not self._more:
-                return  # nothing since the immediate flush of a write
-        self._more = False
-        self.flush()
+        if not self._closed:
+            self.flush()
 
     def flush(self) -> None:
         """Ingress from in-memory devices, timers, events, egress; then re-arm the timer."""
         self.flushes += 1
+        self._corked = False
         host = self.host
         now = int(self._time() * 1_000_000)
         cap = self.config.max_frames_per_callback
