@@ -206,6 +206,63 @@ async def test_driver_sends_the_first_write_at_once_and_coalesces_the_rest() -> 
         srv.close()
 
 
+async def test_request_response_schedules_no_flush_callback_per_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Autocorking ends with any other flush: in a request/response exchange the peer's answer arrives
+    # (a flush) between two writes, so every write flushes at once and no deferred flush is scheduled.
+    a, b = Stack.pair()
+    async with a, b:
+        srv = await b.start_server(_echo, "198.18.0.2", 7)
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        writer.write(b"warm")
+        assert await reader.readexactly(4) == b"warm"
+        loop = asyncio.get_running_loop()
+        drivers = (a._driver, b._driver)
+        deferred: list[Any] = []
+        real_call_soon = loop.call_soon
+
+        def counting_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            if any(callback == d._flush for d in drivers if d is not None):
+                deferred.append(callback)
+            return real_call_soon(callback, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_soon", counting_call_soon)
+        before = a.stats()["tcp.segments_sent"]
+        for i in range(50):
+            msg = bytes([i]) * 64
+            writer.write(msg)
+            assert await reader.readexactly(64) == msg
+        assert a.stats()["tcp.segments_sent"] - before == 50  # one segment per request: nothing held back
+        assert deferred == []
+        # Two writes in one iteration: the second joins a flush scheduled for the end of the iteration.
+        writer.write(b"x")
+        writer.write(b"y")
+        assert len(deferred) == 1
+        assert await reader.readexactly(2) == b"xy"
+        monkeypatch.undo()
+        writer.close()
+        srv.close()
+
+
+async def test_driver_reads_the_default_loops_clock_directly() -> None:
+    import time
+
+    from aiostack.aio.driver import Driver
+
+    class SlowClock(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return super().time() - 1000.0
+
+    loop = asyncio.get_running_loop()
+    assert Driver(loop, None, DriverConfig(), print, print)._time is time.monotonic  # asyncio's own: same value
+    other = SlowClock()
+    try:
+        d = Driver(other, None, DriverConfig(), print, print)
+        assert d._time == other.time  # a loop with its own clock keeps it
+        assert abs(d.now_us() - (time.monotonic() - 1000.0) * 1e6) < 1e6
+    finally:
+        other.close()
+
+
 async def test_driver_caps_frames_per_callback() -> None:
     cap = 4
     a, b = Stack.pair(driver_config=DriverConfig(max_frames_per_callback=cap), mtu=1500)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -78,7 +79,10 @@ class Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._closed = False
-        self._time = loop.time
+        # The loop's clock. asyncio's own loops read time.monotonic() in a Python method: read it directly
+        # (the same value, without a Python frame per flush); any other loop's time() is used as it is.
+        clock = loop.time
+        self._time = time.monotonic if getattr(clock, "__func__", None) is asyncio.BaseEventLoop.time else clock
         self.flushes = 0
         self.backlog_drops = 0  # frames lost because a device's transmit backlog was full
         self._backlogged: list[_Port] = []  # ports holding frames back

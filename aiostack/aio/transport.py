@@ -139,7 +139,7 @@ class TcpTransport(asyncio.Transport):
         conn = self._conn
         ev = conn.next_event()
         while ev is not None:
-            cls = ev.__class__
+            cls = type(ev)
             if cls is DataReceived:
                 if self._made and self._reading:
                     self._deliver()
@@ -198,9 +198,9 @@ class TcpTransport(asyncio.Transport):
         driver = self._driver
         try:
             if self._buffered:
-                while self._reading and not self._lost:
+                while True:
                     avail = conn.recvbuf.bytes
-                    if not avail:
+                    if not avail or not self._reading or self._lost:  # nothing left: no flag read
                         break
                     buf = proto.get_buffer(avail)
                     mv = memoryview(buf).cast("B")
@@ -225,9 +225,9 @@ class TcpTransport(asyncio.Transport):
             elif self._zero_copy:
                 # asyncio's own StreamReaderProtocol copies what it is given into the reader's buffer
                 # (bytearray.extend): engine segments are joined into pieces of at most _JOIN_BYTES.
-                while self._reading and not self._lost:
+                while True:
                     avail = conn.recvbuf.bytes
-                    if not avail:
+                    if not avail or not self._reading or self._lost:  # nothing left: no flag read
                         break
                     piece = conn.peek()
                     n = len(piece)
@@ -306,18 +306,18 @@ class TcpTransport(asyncio.Transport):
                 return
             driver = self._driver
             driver.notify_write(conn)
-            size = len(data) if data.__class__ is bytes else memoryview(data).nbytes
+            size = len(data) if type(data) is bytes else memoryview(data).nbytes
             if n >= size:
                 return
             rest = memoryview(data).cast("B")[n:]
-            data = rest if data.__class__ is bytes or _immutable_view(data) else bytes(rest)
-        elif data.__class__ is not bytes:
+            data = rest if type(data) is bytes or _immutable_view(data) else bytes(rest)
+        elif type(data) is not bytes:
             data = memoryview(data).cast("B") if _immutable_view(data) else bytes(data)
         buf = self._wbuf
         if buf is None:
             buf = self._wbuf = collections.deque()
         buf.append(data)
-        self._wbuf_bytes += len(data) if data.__class__ is bytes else data.nbytes
+        self._wbuf_bytes += len(data) if type(data) is bytes else data.nbytes
         self._stack._blocked_writers.add(self)
         self._maybe_pause_protocol()
 
@@ -338,7 +338,7 @@ class TcpTransport(asyncio.Transport):
         moved = False
         while buf:
             chunk = buf[0]
-            size = len(chunk) if chunk.__class__ is bytes else chunk.nbytes
+            size = len(chunk) if type(chunk) is bytes else chunk.nbytes
             try:
                 n = conn.send(chunk)
             except LocalProtocolError:
@@ -528,7 +528,7 @@ class TcpTransport(asyncio.Transport):
 def _immutable_view(data: Any) -> bool:
     """A read-only memoryview of ``bytes``: its contents cannot change, so it is kept by reference (in a
     view of our own: the caller may release theirs). Other buffers are copied (the caller may reuse them)."""
-    return data.__class__ is memoryview and data.readonly and type(data.obj) is bytes and data.c_contiguous
+    return type(data) is memoryview and data.readonly and type(data.obj) is bytes and data.c_contiguous
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
