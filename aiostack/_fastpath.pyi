@@ -47,6 +47,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "parse_tcp_segment",
+    "ipv4_fast_fields",
     "build_tcp_options",
     "build_tcp_frame",
     "range_insert",
@@ -108,6 +109,7 @@ def unpack_udp(buf: Buffer, off: int = 0) -> tuple[int, int, int, int]: ...
 
 # --- TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018) ---
 def parse_tcp_options(buf: Buffer, start: int, end: int) -> TcpOptions: ...
+def ipv4_fast_fields(buf: Buffer, mac: bytes) -> tuple[int, int, int, int] | None: ...
 def parse_tcp_segment(
     buf: Buffer, off: int = 0, end: int | None = None
 ) -> tuple[

@@ -50,6 +50,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "parse_tcp_segment",
+    "ipv4_fast_fields",
     "build_tcp_options",
     "build_tcp_frame",
     "range_insert",
@@ -486,6 +487,32 @@ def parse_tcp_segment(buf: Buffer, off: int = 0, end: int | None = None) -> tupl
     if hl == 20:
         return sp, dp, seq, ack, hl, word & 0xFFF, window, None, None, False, (), None, None
     return (sp, dp, seq, ack, hl, word & 0xFFF, window) + parse_tcp_options(buf, off + 20, off + hl)
+
+
+# --- the host's receive fast path: the IPv4 header checks of one frame in one call -------------------
+
+# Ethernet destination, EtherType, then version/IHL, total length, flags/fragment offset, protocol,
+# source and destination of the IPv4 header.
+_IPV4_FAST = struct.Struct("!6s6xHBxH2xHxB2xII")
+
+
+def ipv4_fast_fields(buf: Buffer, mac: bytes) -> tuple[int, int, int, int] | None:
+    """``(protocol, src, dst, total_length)`` when ``buf`` is an Ethernet frame to ``mac`` (6 bytes)
+    carrying IPv4 without options (version 4, IHL 5), not a fragment (MF clear, offset 0), TCP (6) or
+    UDP (17), a total length of at least 28 that fits in the frame, and a correct header checksum (RFC
+    791 §3.1, RFC 1071); None for any other frame (the caller's general path takes it).
+    """
+    if type(mac) is not bytes or len(mac) != 6:
+        raise TypeError("mac must be 6 bytes")
+    mv = memoryview(buf).cast("B")
+    n = mv.nbytes
+    if n < 54:
+        return None
+    dmac, etype, vi, total, ff, proto, src, dst = _IPV4_FAST.unpack_from(mv, 0)
+    if (dmac == mac and etype == 0x0800 and vi == 0x45 and (proto == 6 or proto == 17) and not ff & 0x3FFF
+            and 28 <= total <= n - 14 and checksum_partial(mv[14:34]) == 0xFFFF):
+        return proto, src, dst, total
+    return None
 
 
 def build_tcp_options(buf: bytearray | memoryview, off: int, mss: int | None, wscale: int | None,

@@ -19,7 +19,7 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndS
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from aiostack.errors import MalformedPacket
 
@@ -163,6 +163,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "parse_tcp_segment",
+    "ipv4_fast_fields",
     "build_tcp_options",
     "build_tcp_frame",
     "range_insert",
@@ -765,6 +766,33 @@ cpdef tuple parse_tcp_segment(buf, Py_ssize_t off=0, end=None):
         raise _opts_error(code, &o)
     return (sp, dp, seq, ack, hl, flags, window, None if o.mss < 0 else o.mss, None if o.ws < 0 else o.ws,
             o.sack_perm, _sack_tuple(&o), o.ts_val if o.ts else None, o.ts_ecr if o.ts else None)
+
+
+# --- the host's receive fast path: the IPv4 header checks of one frame in one call -------------------
+
+
+cpdef tuple ipv4_fast_fields(buf, mac):
+    """``(protocol, src, dst, total_length)`` when ``buf`` is an Ethernet frame to ``mac`` (6 bytes)
+    carrying IPv4 without options (version 4, IHL 5), not a fragment (MF clear, offset 0), TCP (6) or
+    UDP (17), a total length of at least 28 that fits in the frame, and a correct header checksum (RFC
+    791 §3.1, RFC 1071); None for any other frame (the caller's general path takes it).
+    """
+    cdef Py_buffer view
+    cdef RBuf b
+    cdef const uint8_t *p
+    cdef uint32_t total
+    if type(mac) is not bytes or PyBytes_GET_SIZE(mac) != 6:
+        raise TypeError("mac must be 6 bytes")
+    _rbuf(buf, &view, &b)
+    p = b.p
+    result = None
+    if (b.n >= 54 and memcmp(p, PyBytes_AS_STRING(mac), 6) == 0 and p[12] == 0x08 and p[13] == 0x00
+            and p[14] == 0x45 and (p[23] == 6 or p[23] == 17) and (aiostack_get16(p + 20) & 0x3FFF) == 0):
+        total = aiostack_get16(p + 16)
+        if 28 <= total <= b.n - 14 and aiostack_fold64(<uint64_t>aiostack_sum16(p + 14, 20)) == 0xFFFF:
+            result = (p[23], aiostack_get32(p + 26), aiostack_get32(p + 30), total)
+    _rrelease(&view, &b)
+    return result
 
 
 cdef struct Opts:

@@ -245,6 +245,53 @@ def test_parse_tcp_segment_random_bytes(buf: Any, off: int, end: Any) -> None:
     same("parse_tcp_segment", buf, off, end)
 
 
+MAC = b"\x02\x00\x5e\x00\x00\x01"
+
+
+@st.composite
+def ipv4_frames(draw: st.DrawFn) -> bytes:
+    """Ethernet + IPv4 frames near the fast path's edges: our MAC or another, IHL 5 or not, TCP/UDP or
+    another protocol, fragments, total lengths around the frame's, right or broken header checksums."""
+    payload_len = draw(st.integers(0, 80))
+    total = draw(st.one_of(st.just(20 + payload_len), st.integers(0, 130)))
+    hdr = bytearray(20)
+    P.pack_ipv4(hdr, 0, draw(u8), total & 0xFFFF, draw(u16), draw(st.sampled_from([0, 0x4000, 0x2000, 0x0001])),
+                draw(u8), draw(st.sampled_from([6, 17, 1, 0])), draw(u32), draw(u32))
+    if draw(st.booleans()):
+        hdr[0] = draw(st.sampled_from([0x45, 0x46, 0x44, 0x65]))
+    if draw(st.integers(0, 4)) == 0:
+        hdr[draw(st.integers(0, 19))] ^= 1 << draw(st.integers(0, 7))  # a corrupted header
+    dmac = draw(st.sampled_from([MAC, b"\xff" * 6, b"\x02\x00\x5e\x00\x00\x02"]))
+    etype = draw(st.sampled_from([b"\x08\x00", b"\x08\x06", b"\x86\xdd"]))
+    return dmac + MAC + etype + bytes(hdr) + draw(st.binary(min_size=payload_len, max_size=payload_len))
+
+
+@SETTINGS
+@given(ipv4_frames(), st.sampled_from(["bytes", "bytearray", "mv"]))
+def test_ipv4_fast_fields(frame: bytes, kind: str) -> None:
+    buf: Any = frame if kind == "bytes" else bytearray(frame) if kind == "bytearray" else memoryview(frame)
+    res = same("ipv4_fast_fields", buf, MAC)
+    if res[0] == "ok" and res[1] is not None:  # taken: everything the host's fast path relies on holds
+        proto, src, dst, total = res[1]
+        assert proto in (6, 17) and 28 <= total <= len(frame) - 14 and frame[:6] == MAC
+        assert P.checksum_partial(frame[14:34]) == 0xFFFF and frame[14] == 0x45
+
+
+@SETTINGS
+@given(buffers(max_size=80), st.sampled_from([MAC, b"", b"\x00" * 7, bytearray(MAC)]))
+def test_ipv4_fast_fields_random_bytes(buf: Any, mac: Any) -> None:
+    same("ipv4_fast_fields", buf, mac)
+
+
+def test_ipv4_fast_fields_takes_a_good_tcp_frame() -> None:
+    hdr = bytearray(20)
+    P.pack_ipv4(hdr, 0, 0, 60, 1, 0x4000, 64, 6, 0xC6120001, 0xC6120002)
+    frame = MAC + MAC + b"\x08\x00" + bytes(hdr) + bytes(40)
+    for mod in (C, P):
+        assert mod.ipv4_fast_fields(frame, MAC) == (6, 0xC6120001, 0xC6120002, 60)
+        assert mod.ipv4_fast_fields(frame[:-1], MAC) is None  # total length beyond the frame
+
+
 @SETTINGS
 @given(buffers(max_size=60), st.integers(-1, 62), st.integers(-1, 64))
 def test_parse_random_bytes(buf: Any, start: int, end: int) -> None:

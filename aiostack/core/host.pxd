@@ -3,7 +3,7 @@
 
 cimport cython
 
-from aiostack._fastpath cimport checksum_partial, pseudo_header_sum
+from aiostack._fastpath cimport checksum_partial, ipv4_fast_fields, pseudo_header_sum
 from aiostack.core.interface cimport Interface
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcpio cimport TcpIo

@@ -30,7 +30,7 @@ from aiostack.core.tcp.connection import TcpConnection
 from aiostack.core.tcpio import TcpIo
 from aiostack.core.udp import PROTO_UDP, UdpEndpoint, UdpError, build_udp
 from aiostack.errors import AddressInUse
-from aiostack.fastpath import checksum_partial, internet_checksum, pseudo_header_sum
+from aiostack.fastpath import checksum_partial, internet_checksum, ipv4_fast_fields, pseudo_header_sum
 from aiostack.stats import Counters, merge
 from aiostack.wire.vnet import DATA_VALID, NEEDS_CSUM, OffloadFrame
 
@@ -42,9 +42,6 @@ PMTU_EXPIRY_US = 600 * 1_000_000  # RFC 1191 §6.3: forget a reduced PMTU after 
 PMTU_MAX_ENTRIES = 1024
 
 _IP = struct.Struct("!BBHHHBBHII")
-# Ethernet destination, EtherType, then the IPv4 fields the fast path needs (version/IHL, total length,
-# flags/fragment offset, protocol, source, destination).
-_FAST = struct.Struct("!6s6xHBxH2xHxB2xII")
 _UDP = struct.Struct("!HHHH")
 _ETH_IPV4 = b"\x08\x00"
 
@@ -291,7 +288,6 @@ class Host(TcpIo):
         mtu = iface.mtu
         lo = iface.loopback
         addrs = self._addrs
-        unpack = _FAST.unpack_from
         if not isinstance(frames, (list, tuple)):
             frames = list(frames)
         # Receive coalescing needs a following frame to join: a lone frame goes straight to its engine.
@@ -321,16 +317,14 @@ class Host(TcpIo):
                 trusted = bool(item.flags & (NEEDS_CSUM | DATA_VALID))
             try:
                 mv = memoryview(frame)
-                n = len(mv)
-                if n >= 54:
-                    # Fast path: unicast IPv4 without options or fragmentation carrying TCP or UDP to one of
-                    # our addresses. Every check of the general path below applies; anything else takes it.
-                    dmac, etype, vi, total, ff, proto, src, dst = unpack(mv, 0)
-                    if (etype == ETHERTYPE_IPV4 and vi == 0x45 and (proto == PROTO_TCP or proto == PROTO_UDP)
-                            and dmac == mac and not ff & FLAGS_MF_OFFSET and 28 <= total <= n - ETH_LEN
-                            and (total <= mtu or offload) and dst in addrs and src < 0xE0000000
-                            and (lo or (src >> 24 != 127 and dst >> 24 != 127))
-                            and checksum_partial(mv[ETH_LEN:34]) == 0xFFFF):
+                # Fast path: unicast IPv4 without options or fragmentation carrying TCP or UDP to one of our
+                # addresses. Every check of the general path below applies (the header's in one compiled
+                # call); anything else takes the general path.
+                hdr = ipv4_fast_fields(mv, mac)
+                if hdr is not None:
+                    proto, src, dst, total = hdr
+                    if ((total <= mtu or offload) and dst in addrs and src < 0xE0000000
+                            and (lo or (src >> 24 != 127 and dst >> 24 != 127))):
                         fast += 1
                         if proto == PROTO_TCP:
                             self._receive_tcp(iface, src, dst, mv[34:ETH_LEN + total], offload, trusted, now_us,
