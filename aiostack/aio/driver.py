@@ -151,8 +151,7 @@ class Driver:
         """A user call changed ``conn`` (a read opened its window, a close queued a FIN): the host polls
         it in this iteration's flush."""
         self.host.notify(conn)
-        if not self._flushing:
-            self._request()
+        self.kick()
 
     def notify_write(self, conn: Any) -> None:
         """A transport wrote to ``conn``: the host polls it, flushed as ``write_kick`` says."""

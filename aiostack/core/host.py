@@ -299,22 +299,22 @@ class Host(TcpIo):
             cls = type(item)
             if cls is bytes or cls is bytearray or cls is memoryview:
                 frame = item
-            elif cls is OffloadFrame:  # (data, flags, ...): read by position, as a tuple
-                frame = item[0]
-                offload = True
-                # virtio 1.2 §5.1.6.2.1, as below
-                trusted = bool(item[1] & (NEEDS_CSUM | DATA_VALID))
             elif isinstance(item, (bytes, bytearray, memoryview)):
                 frame = item
             else:
-                frame = getattr(item, "data", None)
-                if frame is None:
-                    c_eth.drop("bad_item")
-                    continue
+                if cls is OffloadFrame:  # (data, flags, ...): read by position, as a tuple
+                    frame = item[0]
+                    flags = item[1]
+                else:
+                    frame = getattr(item, "data", None)
+                    if frame is None:
+                        c_eth.drop("bad_item")
+                        continue
+                    flags = item.flags
                 offload = True
                 # virtio 1.2 §5.1.6.2.1: DATA_VALID (checksums verified) or NEEDS_CSUM (a local sender
                 # left a partial checksum): either way the transport checksum is not checked here.
-                trusted = bool(item.flags & (NEEDS_CSUM | DATA_VALID))
+                trusted = bool(flags & (NEEDS_CSUM | DATA_VALID))
             try:
                 mv = memoryview(frame)
                 # Fast path: unicast IPv4 without options or fragmentation carrying TCP or UDP to one of our

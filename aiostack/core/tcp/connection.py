@@ -123,36 +123,15 @@ class TcpConnection:
         "write_low_water", "ws_ok", "listener", "events", "_rtx_list", "_rtx_again", "__weakref__",
     )
 
-    # The engine's work lives in modules by concern; bound here as methods.
+    # The engine's work lives in modules by concern. Bound here as methods: the public verbs, and the two
+    # helpers this class and ``timeouts`` call (``timeouts`` cannot import ``output``, which imports it).
+    # The engine modules call each other's functions directly (compiled: C calls).
     receive_segment = _input.segment_arrives
     poll_egress = _output.poll_egress
     poll_at = _timeouts.poll_at
     handle_timer = _timeouts.handle_timer
-    window_field = _output.window_field
     maybe_window_update = _output.maybe_window_update
     make_segment = _output.make_segment
-    sack_blocks = _output.sack_blocks
-    queue_ack = _output.queue_ack
-    challenge_ack = _output.challenge_ack
-    syn_segment = _output.syn_segment
-    output = _output.output
-    sack_recovery = _output.sack_recovery
-    retransmit_at = _output.retransmit_at
-    send_new = _output.send_new
-    segmentize = _output.segmentize
-    emit_data = _output.emit_data
-    sacked_run = _output.sacked_run
-    prr_room = _output.prr_room
-    tail_start = _output.tail_start
-    tail_span = _output.tail_span
-    recovery_pipe = _output.recovery_pipe
-    arm_rto = _timeouts.arm_rto
-    arm_tlp = _timeouts.arm_tlp
-    arm_persist = _timeouts.arm_persist
-    on_rto = _timeouts.on_rto
-    on_tlp = _timeouts.on_tlp
-    on_persist = _timeouts.on_persist
-    on_keepalive = _timeouts.on_keepalive
 
     def __init__(
         self,
