@@ -7,8 +7,21 @@ from aiostack._fastpath cimport checksum_partial, ipv4_fast_fields, pseudo_heade
 from aiostack.core.interface cimport Interface
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcpio cimport TcpIo
+from aiostack.stats cimport Counters
 
 cdef class Host(TcpIo):
+    cdef public object rng
+    cdef public object _loopback
+    cdef public object _routes
+    cdef public Counters c_arp
+    cdef public Counters c_icmp
+    cdef public Counters c_udp
+    cdef public object _icmp_bucket
+    cdef public object _udp_ports
+    cdef public dict _udp
+    cdef public dict _udp_used
+    cdef public dict _pings
+    cdef public dict _pmtu
     @cython.locals(conn=TcpConnection)
     cpdef pop_ready(self)
     cpdef poll_egress(self, now_us)

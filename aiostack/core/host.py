@@ -49,6 +49,9 @@ _ETH_IPV4 = b"\x08\x00"
 class Host(TcpIo):
     """A host with any number of interfaces. See docs/ARCHITECTURE.md ("Host")."""
 
+    __slots__ = ("rng", "_loopback", "_routes", "c_arp", "c_icmp", "c_udp", "_icmp_bucket", "_udp_ports",
+                 "_udp", "_udp_used", "_pings", "_pmtu")
+
     def __init__(self, *, rng: Any, isn_secret: bytes, ip_config: IpConfig | None = None,
                  tcp_config: TcpConfig | None = None) -> None:
         self.rng = rng

@@ -47,8 +47,12 @@ cdef class _Held:
     cdef public object opts
 
 cdef class TcpIo:
-    cdef dict __dict__  # the host's other state (Host's attributes not declared here)
+    # Every attribute is declared (here and in host.pxd): no instance dict, so a cpdef method's
+    # "overridden in Python?" check is one type test instead of a dict-version guard that misses
+    # whenever two hosts alternate (an attribute look-up per call).
     cdef public Counters c_tcp
+    cdef public Counters _tcp_retired
+    cdef public object _tcp_ports
     cdef public Counters c_ip
     cdef public dict _tcp
     cdef public dict _tcp_by_conn

@@ -148,6 +148,11 @@ class _Held:
 class TcpIo:
     """Mixed into ``Host``: the TCP 4-tuple and listener tables and the TCP frame path."""
 
+    # As tcpio.pxd declares them: compiled, the host has no instance dict (see there).
+    __slots__ = ("c_tcp", "_tcp_retired", "_tcp_ports", "c_ip", "_tcp", "_tcp_by_conn", "_tcp_dirty",
+                 "_listeners", "_ready", "_tcp_heap", "_egress", "_tcp_tick", "_gro", "_arp", "_ident",
+                 "ip_config", "tcp_config", "isn_secret", "_addrs", "_ifaces", "c_eth", "_reasm")
+
     # Provided by Host.
     ip_config: IpConfig
     tcp_config: TcpConfig
