@@ -69,6 +69,7 @@ ENGINE_MODULES: tuple[str, ...] = (
     "aiostack.core.ports",
     "aiostack.link.loopback",
     "aiostack.aio.driver",
+    "aiostack.aio.endpoint",
     "aiostack.aio.transport",
     "aiostack.aio.stack",
 )

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiostack.aio.datagram import UdpTransport
 from aiostack.aio.driver import Driver
+from aiostack.aio.endpoint import TcpEndpoint
 from aiostack.aio.netstat import NetstatRow, netstat_rows
 from aiostack.aio.resolver import Resolver
 from aiostack.aio.server import Server
@@ -30,6 +31,11 @@ from aiostack.config import DriverConfig, IpConfig, TcpConfig
 from aiostack.core.host import Host
 from aiostack.core.interface import to_ip
 from aiostack.stats import merge
+
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
 _DEFAULT_LIMIT = 2**16  # asyncio.streams._DEFAULT_LIMIT
 
@@ -79,7 +85,7 @@ class Stack:
         self._listeners: dict[Any, Server] = {}  # listener -> server
         self._transports: set[Any] = set()  # live transports (leak checks, close)
         self._servers: set[Server] = set()
-        self._blocked_writers: set[TcpTransport] = set()
+        self._blocked_writers: set[TcpEndpoint] = set()  # transports with bytes the engine had no room for
         self._closed = False
         self.resolver = Resolver(self, hosts=hosts, nameservers=nameservers, timeout=resolver_timeout,
                                  attempts=resolver_attempts)
@@ -221,13 +227,19 @@ class Stack:
         if driver is not None:
             driver.kick()
 
+    # compiled, ``ep`` is the endpoint's C type: a transport's events are a C call
+    @cython.locals(ep=TcpEndpoint)
     def _dispatch(self, ready: list[Any]) -> None:
         objs = self._objs
         listeners = self._listeners
         for obj in ready:
             h = objs.get(obj)
             if h is not None:
-                h._on_events()
+                if type(h) is TcpEndpoint:
+                    ep = h
+                    ep._on_events()
+                else:
+                    h._on_events()
                 continue
             server = listeners.get(obj)
             if server is not None:
@@ -239,9 +251,11 @@ class Stack:
             for t in list(self._blocked_writers):
                 t._push()
 
-    def _register(self, obj: Any, transport: Any) -> None:
-        self._objs[obj] = transport
-        self._transports.add(transport)
+    def _register(self, obj: Any, handler: Any, transport: Any = None) -> None:
+        """``handler._on_events()`` runs when ``obj`` has events; ``transport`` (default: the handler) is
+        what the application holds."""
+        self._objs[obj] = handler
+        self._transports.add(handler if transport is None else transport)
 
     def _unregister(self, obj: Any) -> None:
         h = self._objs.get(obj)
