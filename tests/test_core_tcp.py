@@ -543,3 +543,34 @@ def test_loopback_tcp_leaves_checksums_partial() -> None:
     tcp = [f for _h, _i, f in net.sent if frame_bytes(f)[23] == 6]
     assert tcp and all(isinstance(f, OffloadFrame) and f.flags & NEEDS_CSUM for f in tcp)
     assert h.counters().get("tcp.drops.bad_checksum", 0) == 0
+
+
+def test_setting_a_connection_config_changes_what_the_segment_path_reads() -> None:
+    # The per-segment path reads its four tunables from fields the ``config`` setter fills (SO_RCVBUF sets
+    # ``conn.config`` on a live connection): a smaller receive buffer caps the window from then on.
+    import dataclasses
+
+    net, a, b = two_hosts()
+    _l, cli, srv = open_pair(net, a, b)
+    cfg = dataclasses.replace(srv.config, recv_buffer_bytes=8192, delayed_ack_us=7_000, delayed_ack_segments=3,
+                              tail_loss_probe=False)
+    srv.config = cfg
+    assert srv.config is cfg
+    assert (srv.cfg_recv_buffer, srv.cfg_delack_us, srv.cfg_delack_segments, bool(srv.cfg_tlp)) == \
+        (8192, 7_000, 3, False)
+    data = bytes(300_000)
+    off = cli.send(data)
+    a.notify(cli)
+    for _ in range(200):  # the receiver does not read: what it holds is what its window let in
+        net.step()
+        net.advance(10_000)
+    first = srv.recv_buffer_bytes
+    assert 4 * 8192 < first < len(data)  # the window advertised before the change was far larger
+    srv.consume(first)  # reading opens the window again, by the new buffer size at most
+    b.notify(srv)
+    for _ in range(200):
+        off += cli.send(memoryview(data)[off:])
+        a.notify(cli)
+        net.step()
+        net.advance(10_000)
+    assert 0 < srv.recv_buffer_bytes <= 8192 + (1 << srv.rcv_wscale)  # scaled windows round up

@@ -3,8 +3,8 @@
 
 cimport cython
 
-from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, pack_ipv4, parse_tcp_segment,
-                                 pseudo_header_sum, seq_le, seq_lt)
+from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, parse_tcp_segment, pseudo_header_sum, seq_le,
+                                 seq_lt)
 from aiostack.core.interface cimport Interface
 from aiostack.core.ipv4 cimport Reassembler
 from aiostack.core.neighbor cimport NeighborCache
@@ -16,7 +16,6 @@ from aiostack.core.tcp.timeouts cimport handle_timer as conn_handle_timer
 from aiostack.core.tcp.timeouts cimport poll_at as conn_poll_at
 from aiostack.stats cimport Counters
 
-cpdef _write_options(buf, i, Segment seg)
 cpdef Segment parse_segment(payload)
 
 cdef class _ConnRec:

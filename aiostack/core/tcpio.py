@@ -33,7 +33,6 @@ from aiostack.errors import AddressInUse, MalformedPacket
 from aiostack.fastpath import (
     build_tcp_frame,
     checksum_partial,
-    pack_ipv4,
     parse_tcp_segment,
     pseudo_header_sum,
     seq_le,
@@ -43,7 +42,6 @@ from aiostack.stats import Counters
 from aiostack.wire.vnet import GSO_NONE, GSO_TCPV4, NEEDS_CSUM, OffloadFrame
 
 PROTO_TCP = 6
-FLAG_DF = 0x4000
 IP_TCP_HEADERS = 40  # RFC 9293 §3.7.1: MSS = MTU - 20 (IP) - 20 (TCP)
 TCP_CSUM_OFFSET = 16
 GRO_MAX_BYTES = 65535 - 20 - 60  # a coalesced segment stays within what one IPv4 datagram could carry
@@ -57,40 +55,6 @@ CWR = 0x80
 SOFT_GSO_BYTES = 65535 - 20 - 60  # super-segments asked from the engine when the device has no GSO
 
 _TCP = struct.Struct("!HHIIBBHHH")
-_OPT_MSS = struct.Struct("!BBH")
-_OPT_TS = struct.Struct("!BBBBII")
-_OPT4 = struct.Struct("!BBBB")
-_EDGES = struct.Struct("!II")
-_CSUM = struct.Struct("!H")
-
-# Options laid out as Linux does (and as aiostack.wire.tcp.TcpRepr.emit does): MSS, [sackOK|NOP NOP] TS,
-# else NOP NOP sackOK, NOP wscale, NOP NOP SACK blocks.
-
-
-def _write_options(buf: bytearray, i: int, seg: Segment) -> None:
-    if seg.mss is not None:
-        _OPT_MSS.pack_into(buf, i, 2, 4, seg.mss)
-        i += 4
-    if seg.ts_val is not None:
-        ecr = seg.ts_ecr or 0
-        if seg.sack_permitted:
-            _OPT_TS.pack_into(buf, i, 4, 2, 8, 10, seg.ts_val, ecr)
-        else:
-            _OPT_TS.pack_into(buf, i, 1, 1, 8, 10, seg.ts_val, ecr)
-        i += 12
-    elif seg.sack_permitted:
-        _OPT4.pack_into(buf, i, 1, 1, 4, 2)
-        i += 4
-    if seg.wscale is not None:
-        _OPT4.pack_into(buf, i, 1, 3, 3, seg.wscale)
-        i += 4
-    if seg.sack_blocks:
-        blocks = seg.sack_blocks[:4]
-        _OPT4.pack_into(buf, i, 1, 1, 5, 2 + 8 * len(blocks))
-        i += 4
-        for left, right in blocks:
-            _EDGES.pack_into(buf, i, left, right)
-            i += 8
 
 
 def parse_segment(payload: memoryview) -> Segment:
@@ -569,10 +533,6 @@ class TcpIo:
         ifindex = iface.ifindex
         count = 0
         ident = self._ident
-        # The pseudo-header sum without the length: the length is added per segment (RFC 9293 §3.1).
-        phs0 = pseudo_header_sum(src, dst, PROTO_TCP, 0)
-        tcp_pack = _TCP.pack_into
-        csum_pack = _CSUM.pack_into
         for seg in segs:
             payload = seg.payload
             plen = len(payload)
@@ -583,31 +543,14 @@ class TcpIo:
             window = seg.window
             item: Any
             if offload:
-                if seg.mss is None and seg.wscale is None and not seg.sack_permitted and not seg.sack_blocks:
-                    hl = 20 if ts_val is None else 32
-                    simple = True
-                else:
-                    hl = 20 + seg.options_len()
-                    simple = False
-                # Headers first, then the payload appended: one allocation and one copy, no zero-fill of the
-                # payload area (faster than slice assignment from a memoryview).
-                hdr = bytearray(34 + hl)
-                hdr[0:14] = eth
-                if not simple:
-                    _write_options(hdr, 54, seg)
-                elif ts_val is not None:
-                    _OPT_TS.pack_into(hdr, 54, 1, 1, 8, 10, ts_val, seg.ts_ecr or 0)
-                total = 20 + hl + plen
-                pack_ipv4(hdr, ETH_LEN, 0, total, ident, FLAG_DF, ttl, PROTO_TCP, src, dst)
+                # One compiled call: the whole super-segment with the folded pseudo-header sum in the TCP
+                # checksum field (virtio NEEDS_CSUM: the device completes it), RFC 1191 §3 DF set.
+                frame = build_tcp_frame(eth, 0, ident, ttl, src, dst, sport, dport, seg.seq, ack, seg.flags, window,
+                                        seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, ts_val,
+                                        seg.ts_ecr, payload if plen else None, True)
                 ident = (ident + 1) & 0xFFFF
-                tcp_pack(hdr, 34, sport, dport, seg.seq, ack, hl << 2, seg.flags, window, 0, 0)
-                if plen:
-                    hdr += payload
-                phs = phs0 + hl + plen
-                # virtio NEEDS_CSUM: the checksum field holds the pseudo-header sum, the device completes it.
-                csum_pack(hdr, 34 + TCP_CSUM_OFFSET, (phs & 0xFFFF) + (phs >> 16))
                 gso_size = mss if (mss and plen > mss) else 0
-                item = _offload_frame(hdr, hl, gso_size)
+                item = _offload_frame(frame, (frame[46] >> 4) << 2, gso_size)
                 count += (plen + gso_size - 1) // gso_size if gso_size else 1
                 if mac is None:
                     self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)

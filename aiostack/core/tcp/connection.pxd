@@ -21,7 +21,11 @@ cdef class TcpConnection:
     cdef public object chack_window_us
     cdef public object close_after_open
     cdef public object closed_reported
-    cdef public object config
+    cdef public object _config
+    cdef public object cfg_recv_buffer
+    cdef public object cfg_delack_us
+    cdef public object cfg_delack_segments
+    cdef public bint cfg_tlp
     cdef public object cork
     cdef public Counters counters
     cdef public object created_us

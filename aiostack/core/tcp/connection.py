@@ -106,7 +106,7 @@ class TcpConnection:
     # No per-instance __dict__: 10,000 idle connections must stay small (issue: idle connections).
     __slots__ = (
         "ack_now", "buf_seq", "cc", "chack_count", "chack_window_us", "close_after_open", "closed_reported",
-        "config", "cork", "counters", "created_us", "dsack", "dupacks", "dupthresh", "eifel_ts", "error",
+        "_config", "cfg_recv_buffer", "cfg_delack_us", "cfg_delack_segments", "cfg_tlp", "cork", "counters", "created_us", "dsack", "dupacks", "dupthresh", "eifel_ts", "error",
         "fin_queued", "fin_rcvd", "fin_seq", "first_partial", "head_sent_us", "high_rxt", "in_recovery",
         "inflation", "irs", "isn_secret", "iss", "ka_probes", "karn_blocked", "keepalive", "keepalive_count",
         "keepalive_idle_us", "keepalive_interval_us", "last_ack_sent", "last_rx_us", "last_send_us",
@@ -132,6 +132,20 @@ class TcpConnection:
     handle_timer = _timeouts.handle_timer
     maybe_window_update = _output.maybe_window_update
     make_segment = _output.make_segment
+
+    @property
+    def config(self) -> TcpConfig:
+        """The connection's tunables. Set it to change them (``dataclasses.replace``): the four the
+        per-segment path reads are copied into fields of their own (no look-up on the config per segment)."""
+        return self._config
+
+    @config.setter
+    def config(self, cfg: TcpConfig) -> None:
+        self._config = cfg
+        self.cfg_recv_buffer = cfg.recv_buffer_bytes
+        self.cfg_delack_us = cfg.delayed_ack_us
+        self.cfg_delack_segments = cfg.delayed_ack_segments
+        self.cfg_tlp = cfg.tail_loss_probe
 
     def __init__(
         self,

@@ -477,7 +477,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
     newly_sacked = 0
     sb_before = 0
     if sack_ok:
-        sb_before = c.sacked_bytes
+        board = c._scoreboard  # read directly: most ACKs meet no scoreboard (the property would make one)
+        if board is not None:
+            sb_before = board.sacked_bytes
         if seg.sack_blocks:
             blocks = _filter_sack(c, seg.sack_blocks, ack, now_us)
             if blocks:
@@ -512,8 +514,9 @@ def _process_ack(c: TcpConnection, seg: Segment, ack: int, plen: int, fin: int, 
             c.buf_seq = seq_add(c.buf_seq, data_acked)
         if seq_lt(c.snd_nxt, ack):
             c.snd_nxt = ack
-        if sack_ok and not seg.sack_blocks and c.sacked_bytes:
-            c.scoreboard.update(ack, ())
+        board = c._scoreboard
+        if sack_ok and not seg.sack_blocks and board is not None and board.sacked_bytes:
+            board.update(ack, ())
         # RTT sample: the timed segment (Karn) or, after retransmissions, the echoed timestamp.
         rtt_us: int | None = None
         rs = c.rtt_seq
@@ -752,10 +755,10 @@ def _receive_text(c: TcpConnection, seq: int, payload: Any, fin: int, now_us: in
         c.rcv_unacked += plen
         if moved or rb.ooo or c.dsack is not None:
             c.ack_now = True  # RFC 5681 §4.2: a segment filling a gap is acknowledged at once
-        elif c.rcv_unacked >= c.config.delayed_ack_segments * c.rcv_mss:
+        elif c.rcv_unacked >= c.cfg_delack_segments * c.rcv_mss:
             c.ack_now = True  # RFC 5681 §4.2: at least every second full-sized segment
         elif c.timers.delack is None:
-            c.timers.delack = now_us + c.config.delayed_ack_us
+            c.timers.delack = now_us + c.cfg_delack_us
         if fin or (c.ooo_fin is not None and c.ooo_fin == rb.nxt):
             _receive_fin(c, now_us)
         return

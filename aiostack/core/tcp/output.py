@@ -32,7 +32,7 @@ AGAIN_RTX = 2  # a retransmission sent again: never evidence (Karn's rule)
 def window_field(self: TcpConnection) -> int:
     """The window to advertise (RFC 9293 §3.8.6.2.2 receiver SWS avoidance, RFC 7323 §2.3 scaling);
     updates ``rcv_adv``. The right edge never moves left (RFC 9293 §3.8.6)."""
-    buf = self.config.recv_buffer_bytes
+    buf = self.cfg_recv_buffer
     rcv_nxt = self.rcv_nxt
     free = buf - self.recvbuf.bytes
     if free < 0:
@@ -59,7 +59,7 @@ def window_field(self: TcpConnection) -> int:
 def maybe_window_update(self: TcpConnection) -> None:
     """After the application read: send a window update when the window opens enough to matter
     (it was at most half the buffer and at least doubles, by at least an MSS; RFC 1122 §4.2.3.3)."""
-    buf = self.config.recv_buffer_bytes
+    buf = self.cfg_recv_buffer
     cur = seq_diff(self.rcv_adv, self.rcv_nxt)
     if cur < 0:
         cur = 0

@@ -54,11 +54,11 @@ def arm_tlp(self: TcpConnection, now_us: int) -> None:
     srtt = self.rtt.srtt_us
     t = self.timers
     if (srtt is not None and self.sack_ok and not self.in_recovery and not self.tlp_out
-            and self.config.tail_loss_probe and not self.retries and t.rto is not None):
+            and self.cfg_tlp and not self.retries and t.rto is not None):
         # PTO = 2*SRTT, plus the worst-case delayed ACK when one segment is in flight
         pto = 2 * srtt
         if seq_diff(self.snd_max, self.snd_una) <= self.snd_mss:
-            pto += self.config.delayed_ack_us * 5
+            pto += self.cfg_delack_us * 5
         if pto < 10_000:
             pto = 10_000
         if now_us + pto < t.rto:
