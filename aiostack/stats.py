@@ -1,12 +1,14 @@
 """Counters: flat, dotted names (``"tcp.segments_sent"``, ``"ip.drops.bad_checksum"``).
 
-Every engine owns a ``Counters`` and increments it on the hot path with ``c.inc(name)`` or by touching
-the underlying dict directly; ``Stack.stats()`` merges them. Names are stable API.
+Every engine owns a ``Counters`` and increments it with ``c.inc(name)`` or by touching the underlying dict
+directly; the per-packet counts are fields of the ``TcpCounters`` / ``IpCounters`` / ``LinkCounters``
+subclasses (``c.bytes_in += n``: compiled, a C add). ``Stack.stats()`` merges them. Names are stable API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import cast
 
 try:
     import cython
@@ -17,9 +19,17 @@ except ImportError:  # run from source without Cython installed
 @cython.no_gc
 @cython.cclass
 class Counters:
-    """A dict of int counters with a name prefix; missing names read as 0."""
+    """A dict of int counters with a name prefix; missing names read as 0.
+
+    A subclass may keep its hottest names in fields of their own (``HOT``; compiled, C integers the
+    per-packet path adds to without a dictionary look-up or an int object per increment). Every read
+    (``get``, ``[]``, ``items``, ``snapshot``, iteration) counts a name's field and its dictionary entry
+    together, so ``inc`` stays correct for any name.
+    """
 
     __slots__ = ("prefix", "values")
+
+    HOT = cast("tuple[str, ...]", ())  # names kept in fields (a subclass's __slots__)
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
@@ -37,31 +47,95 @@ class Counters:
         v["drops"] = v.get("drops", 0) + n
 
     def __getitem__(self, name: str) -> int:
-        return self.values.get(name, 0)
+        return self.get(name, 0)
 
     def get(self, name: str, default: int = 0) -> int:
-        return self.values.get(name, default)
+        v = self.values.get(name)
+        if name in self.HOT:
+            h = getattr(self, name)
+            if h:
+                return h + (v or 0)
+        return default if v is None else v
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self._merged())
 
     def items(self) -> Iterable[tuple[str, int]]:
-        return self.values.items()
+        return self._merged().items()
+
+    def _merged(self) -> dict[str, int]:
+        hot = self.HOT
+        if not hot:
+            return self.values
+        out = dict(self.values)
+        for name in hot:
+            h = getattr(self, name)
+            if h:
+                out[name] = out.get(name, 0) + h
+        return out
 
     def snapshot(self) -> dict[str, int]:
         """A copy with the prefix applied (``tcp.`` + name)."""
         p = self.prefix + "." if self.prefix else ""
-        return {p + k: v for k, v in self.values.items()}
+        return {p + k: v for k, v in self.items()}
 
     def add_from(self, other: Counters | Mapping[str, int]) -> None:
         """Accumulate another counter set into this one (same names)."""
-        src = other.values if isinstance(other, Counters) else other
         v = self.values
-        for k, n in src.items():
+        for k, n in other.items():
             v[k] = v.get(k, 0) + n
 
     def __repr__(self) -> str:
-        return f"Counters({self.prefix!r}, {self.values!r})"
+        return f"Counters({self.prefix!r}, {dict(self.items())!r})"
+
+
+@cython.no_gc
+@cython.cclass
+class TcpCounters(Counters):
+    """TCP's counters: a connection's (segments and bytes in and out) and the host's (segments received
+    and sent), with those six in fields."""
+
+    __slots__ = ("segments_in", "segments_out", "bytes_in", "bytes_out", "segments_received", "segments_sent")
+    HOT = __slots__
+
+    def __init__(self, prefix: str = "tcp") -> None:
+        super().__init__(prefix)
+        self.segments_in = 0
+        self.segments_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.segments_received = 0
+        self.segments_sent = 0
+
+
+@cython.no_gc
+@cython.cclass
+class IpCounters(Counters):
+    """The host's IP and Ethernet counters, with the per-packet ones in fields."""
+
+    __slots__ = ("packets_received", "packets_sent", "frames_received")
+    HOT = __slots__
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(prefix)
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.frames_received = 0
+
+
+@cython.no_gc
+@cython.cclass
+class LinkCounters(Counters):
+    """A link's counters, with the per-frame ones in fields."""
+
+    __slots__ = ("rx_frames", "tx_frames", "tx_bytes")
+    HOT = __slots__
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(prefix)
+        self.rx_frames = 0
+        self.tx_frames = 0
+        self.tx_bytes = 0
 
 
 def merge(*groups: Counters | Mapping[str, int]) -> dict[str, int]:

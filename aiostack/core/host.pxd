@@ -7,7 +7,7 @@ from aiostack._fastpath cimport checksum_partial, ipv4_fast_fields, pseudo_heade
 from aiostack.core.interface cimport Interface
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcpio cimport TcpIo
-from aiostack.stats cimport Counters
+from aiostack.stats cimport Counters, IpCounters
 
 cdef class Host(TcpIo):
     cdef public object rng
@@ -25,7 +25,7 @@ cdef class Host(TcpIo):
     @cython.locals(conn=TcpConnection)
     cpdef pop_ready(self)
     cpdef poll_egress(self, now_us)
-    @cython.locals(iface=Interface)
+    @cython.locals(iface=Interface, c_eth=IpCounters)
     cpdef receive_frames(self, ifindex, frames, now_us)
     cpdef poll_at(self)
     cpdef handle_timer(self, now_us)

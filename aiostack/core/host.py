@@ -31,7 +31,7 @@ from aiostack.core.tcpio import TcpIo
 from aiostack.core.udp import PROTO_UDP, UdpEndpoint, UdpError, build_udp
 from aiostack.errors import AddressInUse
 from aiostack.fastpath import checksum_partial, internet_checksum, ipv4_fast_fields, pseudo_header_sum
-from aiostack.stats import Counters, merge
+from aiostack.stats import Counters, IpCounters, merge
 from aiostack.wire.vnet import DATA_VALID, NEEDS_CSUM, OffloadFrame
 
 PROTO_ICMP = 1
@@ -62,8 +62,8 @@ class Host(TcpIo):
         self._addrs: dict[int, Interface] = {}  # our unicast addresses
         self._loopback: Interface | None = None
         self._routes = RouteTable()
-        self.c_eth = Counters("eth")
-        self.c_ip = Counters("ip")
+        self.c_eth = IpCounters("eth")
+        self.c_ip = IpCounters("ip")
         self.c_arp = Counters("arp")
         self.c_icmp = Counters("icmp")
         self.c_udp = Counters("udp")
@@ -264,7 +264,7 @@ class Host(TcpIo):
             return errno.EMSGSIZE
         if len(frames) > 1:
             self.c_ip.inc("fragments_created", len(frames))
-        self.c_ip.inc("packets_sent")
+        self.c_ip.packets_sent += 1
         for f in frames:
             self._resolve_and_send(iface, next_hop, f, owner, now_us)
         return 0
@@ -351,8 +351,8 @@ class Host(TcpIo):
             except Exception as exc:  # noqa: BLE001 - as above
                 c_eth.drop(getattr(exc, "reason", None) or "internal_error")
         if fast:
-            c_eth.inc("frames_received", fast)
-            self.c_ip.inc("packets_received", fast)
+            c_eth.frames_received += fast
+            self.c_ip.packets_received += fast
 
     def _receive_frame(self, iface: Interface, mv: memoryview, offload: bool, trusted: bool,
                        now_us: int) -> None:

@@ -14,7 +14,7 @@ from aiostack.core.tcp.output cimport poll_egress as conn_poll_egress
 from aiostack.core.tcp.segment cimport Segment
 from aiostack.core.tcp.timeouts cimport handle_timer as conn_handle_timer
 from aiostack.core.tcp.timeouts cimport poll_at as conn_poll_at
-from aiostack.stats cimport Counters
+from aiostack.stats cimport Counters, IpCounters, TcpCounters
 
 cpdef Segment parse_segment(payload)
 
@@ -49,10 +49,10 @@ cdef class TcpIo:
     # Every attribute is declared (here and in host.pxd): no instance dict, so a cpdef method's
     # "overridden in Python?" check is one type test instead of a dict-version guard that misses
     # whenever two hosts alternate (an attribute look-up per call).
-    cdef public Counters c_tcp
+    cdef public TcpCounters c_tcp
     cdef public Counters _tcp_retired
     cdef public object _tcp_ports
-    cdef public Counters c_ip
+    cdef public IpCounters c_ip
     cdef public dict _tcp
     cdef public dict _tcp_by_conn
     cdef public dict _tcp_dirty
@@ -69,7 +69,7 @@ cdef class TcpIo:
     cdef public object isn_secret
     cdef public dict _addrs
     cdef public dict _ifaces
-    cdef public Counters c_eth
+    cdef public IpCounters c_eth
     cdef public Reassembler _reasm
 
     cpdef notify(self, obj)
@@ -80,7 +80,7 @@ cdef class TcpIo:
     cpdef _tcp_poll_at(self)
     @cython.locals(rec=_ConnRec)
     cpdef _tcp_handle_timer(self, now_us)
-    @cython.locals(c=Counters, held=_Held, seg=Segment, rec=_ConnRec, conn=TcpConnection)
+    @cython.locals(c=TcpCounters, held=_Held, seg=Segment, rec=_ConnRec, conn=TcpConnection)
     cpdef _receive_tcp(self, Interface iface, src, dst, payload, offload, trusted, now_us, gro=*)
     @cython.locals(held=_Held, seg=Segment, rec=_ConnRec)
     cpdef _gro_flush(self, now_us)

@@ -38,7 +38,7 @@ from aiostack.fastpath import (
     seq_le,
     seq_lt,
 )
-from aiostack.stats import Counters
+from aiostack.stats import Counters, IpCounters, TcpCounters
 from aiostack.wire.vnet import GSO_NONE, GSO_TCPV4, NEEDS_CSUM, OffloadFrame
 
 PROTO_TCP = 6
@@ -123,7 +123,7 @@ class TcpIo:
     isn_secret: bytes
     _egress: list[tuple[int, Any]]
     _ident: int
-    c_ip: Counters
+    c_ip: IpCounters
     _ready: dict[Any, Any]
     _arp: Any
     _addrs: dict[int, Interface]
@@ -137,7 +137,7 @@ class TcpIo:
 
     def _init_tcp(self, rng: Any) -> None:
         cfg = self.ip_config
-        self.c_tcp = Counters("tcp")
+        self.c_tcp = TcpCounters("tcp")
         self._tcp_retired = Counters("tcp")  # counters of connections no longer in the table
         self._tcp_ports = PortAllocator(rng, cfg.ephemeral_low, cfg.ephemeral_high)
         self._tcp: dict[tuple[int, int, int, int], _ConnRec] = {}
@@ -376,8 +376,7 @@ class TcpIo:
         except MalformedPacket as exc:
             c.drop(exc.reason)
             return
-        cv = c.values
-        cv["segments_received"] = cv.get("segments_received", 0) + 1
+        c.segments_received += 1
         rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
         if held is not None:
             self._gro_flush(now_us)
@@ -437,9 +436,9 @@ class TcpIo:
         if held.merged:
             seg.payload = b"".join(held.parts)
             seg.flags = held.flags
-            cv = self.c_tcp.values
-            cv["gro_merged"] = cv.get("gro_merged", 0) + held.merged
-            cv["segments_received"] = cv.get("segments_received", 0) + held.merged
+            ct = self.c_tcp
+            ct.inc("gro_merged", held.merged)
+            ct.segments_received += held.merged
         rec = held.rec
         if rec.alive:
             segment_arrives(rec.conn, seg, now_us)
@@ -515,7 +514,7 @@ class TcpIo:
         if segs:
             sent = self._send_segments(iface, rec.next_hop, conn.local_ip, conn.remote_ip, segs, conn,
                                        conn.snd_mss, now_us)
-            self.c_tcp.inc("segments_sent", sent)
+            self.c_tcp.segments_sent += sent
 
     def _send_segments(self, iface: Interface, next_hop: int, src: int, dst: int, segs: list[Segment],
                        owner: Any, mss: int, now_us: int) -> int:
@@ -574,8 +573,7 @@ class TcpIo:
                 else:
                     out.append((ifindex, frame))
         self._ident = ident
-        cv = self.c_ip.values  # IP datagrams carrying TCP, counted once per batch
-        cv["packets_sent"] = cv.get("packets_sent", 0) + count
+        self.c_ip.packets_sent += count  # IP datagrams carrying TCP, counted once per batch
         return count
 
     # --- counters -----------------------------------------------------------------------------------

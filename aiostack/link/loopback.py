@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
 from aiostack.link.base import DeviceCaps, DeviceClosed, Frame, check_mac, frame_len, is_offload, local_mac
-from aiostack.stats import Counters
+from aiostack.stats import LinkCounters
 
 DEFAULT_QUEUE_FRAMES = 4096
 
@@ -30,7 +30,7 @@ class _Queue:
 
     __slots__ = ("frames", "limit", "wakeup", "counters")
 
-    def __init__(self, limit: int, counters: Counters) -> None:
+    def __init__(self, limit: int, counters: LinkCounters) -> None:
         if limit < 1:
             raise ValueError("queue_frames must be >= 1")
         self.frames: deque[Frame] = deque()
@@ -44,7 +44,7 @@ class _End:
 
     __slots__ = ("caps", "mac", "counters", "_rx", "_tx", "_closed", "_max_plain", "_max_gso", "__weakref__")
 
-    def __init__(self, caps: DeviceCaps, mac: bytes, rx: _Queue, tx: _Queue, counters: Counters) -> None:
+    def __init__(self, caps: DeviceCaps, mac: bytes, rx: _Queue, tx: _Queue, counters: LinkCounters) -> None:
         self.caps = caps
         self.mac = check_mac(mac)
         self.counters = counters
@@ -70,8 +70,7 @@ class _End:
             popleft = q.popleft
             out = [popleft() for _ in range(max_frames)]
             n = max_frames
-        c = self.counters.values
-        c["rx_frames"] = c.get("rx_frames", 0) + n
+        self.counters.rx_frames += n
         return out
 
     def send_batch(self, frames: Sequence[Frame]) -> None:
@@ -102,9 +101,8 @@ class _End:
             queued += 1
             nbytes += n
         if queued:
-            c = mine.values
-            c["tx_frames"] = c.get("tx_frames", 0) + queued
-            c["tx_bytes"] = c.get("tx_bytes", 0) + nbytes
+            mine.tx_frames += queued
+            mine.tx_bytes += nbytes
             cb = tx.wakeup
             if cb is not None:
                 cb()
@@ -148,7 +146,7 @@ class Loopback(_End):
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
         checksum_offload: bool = False,
     ) -> None:
-        counters = Counters("link.loopback")
+        counters = LinkCounters("link.loopback")
         q = _Queue(queue_frames, counters)
         super().__init__(DeviceCaps(mtu=mtu, checksum_offload=checksum_offload), mac, q, q, counters)
 
@@ -171,8 +169,8 @@ class LoopbackPair:
         gso_max_bytes: int = 0,
     ) -> None:
         caps = DeviceCaps(mtu=mtu, checksum_offload=checksum_offload, gso_max_bytes=gso_max_bytes)
-        ca = Counters("link.pair.a")
-        cb = Counters("link.pair.b")
+        ca = LinkCounters("link.pair.a")
+        cb = LinkCounters("link.pair.b")
         to_a = _Queue(queue_frames, ca)
         to_b = _Queue(queue_frames, cb)
         self.a = LoopbackEnd(caps, mac_a or local_mac(0xA), to_a, to_b, ca)

@@ -3,7 +3,7 @@
 
 from aiostack._fastpath cimport seq_add, seq_diff
 from aiostack.core.tcp.segment cimport Segment
-from aiostack.stats cimport Counters
+from aiostack.stats cimport TcpCounters
 from aiostack.core.tcp.congestion.base cimport CongestionControl
 from aiostack.core.tcp.recvbuf cimport ReceiveBuffer
 from aiostack.core.tcp.rtt cimport RttEstimator
@@ -27,7 +27,7 @@ cdef class TcpConnection:
     cdef public object cfg_delack_segments
     cdef public bint cfg_tlp
     cdef public object cork
-    cdef public Counters counters
+    cdef public TcpCounters counters
     cdef public object created_us
     cdef public object dsack
     cdef public object dupacks

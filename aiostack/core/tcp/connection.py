@@ -56,7 +56,7 @@ from aiostack.core.tcp.state import (
 from aiostack.core.tcp.timers import Timers
 from aiostack.errors import LocalProtocolError
 from aiostack.fastpath import seq_add, seq_diff
-from aiostack.stats import Counters
+from aiostack.stats import TcpCounters
 from aiostack.wire.tcp import RST
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class TcpConnection:
         self.local_port = local_port
         self.remote_ip = remote_ip
         self.remote_port = remote_port
-        self.counters = Counters("tcp")
+        self.counters = TcpCounters("tcp")
         self.state: State = CLOSED
         self.listener: TcpListener | None = None
         self.passive = False

@@ -53,8 +53,7 @@ def _rst(c: TcpConnection, seq: int) -> None:
 
 def segment_arrives(c: TcpConnection, seg: Segment, now_us: int) -> None:
     """A segment for this 4-tuple (checksum already verified)."""
-    cv = c.counters.values
-    cv["segments_in"] = cv.get("segments_in", 0) + 1
+    c.counters.segments_in += 1
     st = c.state
     if st is ESTABLISHED:
         # Header prediction (as BSD/Linux): in-order ACK/data in ESTABLISHED takes the short path; it is
@@ -373,9 +372,9 @@ def syn_text(c: TcpConnection, seg: Segment) -> None:
         return
     c.recvbuf.append(payload)
     c.rcv_nxt = seq_add(c.rcv_nxt, n)
-    cv = c.counters.values
-    cv["bytes_in"] = cv.get("bytes_in", 0) + n
-    cv["syn_text_bytes"] = cv.get("syn_text_bytes", 0) + n
+    cv = c.counters
+    cv.bytes_in += n
+    cv.inc("syn_text_bytes", n)
 
 
 def _filter_sack(
@@ -748,8 +747,7 @@ def _receive_text(c: TcpConnection, seq: int, payload: Any, fin: int, now_us: in
         total = plen + moved
         c.rcv_nxt = seq_add(c.rcv_nxt, total)
         c.data_event(total)
-        cv = c.counters.values
-        cv["bytes_in"] = cv.get("bytes_in", 0) + total
+        c.counters.bytes_in += total
         if plen > c.rcv_mss:
             c.rcv_mss = plen if plen < c.local_mss else c.local_mss
         c.rcv_unacked += plen

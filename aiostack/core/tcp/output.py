@@ -156,8 +156,7 @@ def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None 
         if st is not SYN_SENT and st is not SYN_RECEIVED:
             self.need_syn = False
     if out:
-        cv = self.counters.values
-        cv["segments_out"] = cv.get("segments_out", 0) + len(out)
+        self.counters.segments_out += len(out)
     return out
 
 
@@ -476,8 +475,7 @@ def segmentize(
                 break
         room -= n
     if new_bytes:
-        c = self.counters.values
-        c["bytes_out"] = c.get("bytes_out", 0) + new_bytes
+        self.counters.bytes_out += new_bytes
 
 
 def emit_data(
@@ -512,7 +510,7 @@ def emit_data(
     else:
         if self.snd_una == snd_max:
             self.head_sent_us = now_us
-        c["bytes_out"] = c.get("bytes_out", 0) + n
+        self.counters.bytes_out += n
         if self.rtt_seq is None and not self.karn_blocked:
             self.rtt_seq = end  # RFC 6298 §3: time one segment per round trip
             self.rtt_time = now_us
