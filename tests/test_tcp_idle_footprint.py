@@ -121,3 +121,4 @@ def test_leaf_helpers_stay_out_of_the_cyclic_gc_in_the_compiled_build() -> None:
     for seg in a.poll_egress(T0 + 1000):
         b.receive_segment(seg, T0 + 1000)
     assert b.read() == b"x" * 5000
+

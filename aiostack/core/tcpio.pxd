@@ -11,11 +11,12 @@ from aiostack.core.neighbor cimport NeighborCache
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.input cimport segment_arrives
 from aiostack.core.tcp.output cimport poll_egress as conn_poll_egress
-from aiostack.core.tcp.segment cimport Segment
+from aiostack.core.tcp.segment cimport Segment, new_segment
 from aiostack.core.tcp.timeouts cimport handle_timer as conn_handle_timer
 from aiostack.core.tcp.timeouts cimport poll_at as conn_poll_at
 from aiostack.stats cimport Counters, IpCounters, TcpCounters
 
+@cython.locals(seg=Segment)
 cpdef Segment parse_segment(payload)
 
 cdef class _ConnRec:

@@ -25,7 +25,7 @@ from aiostack.core.ipv4 import ETH_LEN
 from aiostack.core.ports import PortAllocator
 from aiostack.core.tcp.input import segment_arrives
 from aiostack.core.tcp.output import poll_egress as conn_poll_egress
-from aiostack.core.tcp.segment import Segment, make_rst_for
+from aiostack.core.tcp.segment import Segment, make_rst_for, new_segment
 from aiostack.core.tcp.state import ESTABLISHED, SYN_RECEIVED
 from aiostack.core.tcp.timeouts import handle_timer as conn_handle_timer
 from aiostack.core.tcp.timeouts import poll_at as conn_poll_at
@@ -63,8 +63,18 @@ def parse_segment(payload: memoryview) -> Segment:
     # One compiled call: header fields and options (the NOP NOP TS layout of RFC 7323 Appendix A first).
     sport, dport, seq, ack, hl, flags, window, mss, wscale, sack_perm, sack, ts_val, ts_ecr = \
         parse_tcp_segment(payload)
-    return Segment(sport, dport, seq, ack, flags & 0xFF, window, payload[hl:], mss, wscale, sack_perm, sack,
-                   ts_val, ts_ecr)
+    seg = new_segment(sport, dport, seq, ack, flags & 0xFF, window, payload[hl:])
+    if mss is not None:
+        seg.mss = mss
+    if wscale is not None:
+        seg.wscale = wscale
+    if sack_perm:
+        seg.sack_permitted = sack_perm
+    if sack:
+        seg.sack_blocks = sack
+    seg.ts_val = ts_val
+    seg.ts_ecr = ts_ecr
+    return seg
 
 
 class _ConnRec:

@@ -6,7 +6,7 @@ from libc.stdint cimport int64_t
 
 from aiostack._fastpath cimport seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.core.tcp.connection cimport TcpConnection
-from aiostack.core.tcp.segment cimport Segment
+from aiostack.core.tcp.segment cimport Segment, new_segment
 from aiostack.core.tcp.timeouts cimport arm_persist, arm_rto, arm_tlp
 
 # C integers for the window arithmetic (byte counts and a 32-bit sequence space: no int objects)

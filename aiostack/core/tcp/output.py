@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aiostack.core.tcp.segment import TS_OPTION_LEN, Segment
+from aiostack.core.tcp.segment import TS_OPTION_LEN, Segment, new_segment
 from aiostack.core.tcp.state import SENDS_DATA, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED
 from aiostack.core.tcp.timeouts import arm_persist, arm_rto, arm_tlp
 from aiostack.fastpath import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
@@ -71,7 +71,7 @@ def maybe_window_update(self: TcpConnection) -> None:
 
 def make_segment(self: TcpConnection, seq: int, flags: int, payload: Any, now_us: int) -> Segment:
     """A segment from this connection carrying the current ACK state (and options)."""
-    seg = Segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags, window_field(self), payload)
+    seg = new_segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags, window_field(self), payload)
     if self.ts_ok:
         seg.ts_val = self.ts_now(now_us)
         seg.ts_ecr = self.ts_recent
@@ -463,7 +463,7 @@ def segmentize(
         if tmpl is not None and nxt == snd_max and not flags & FIN and not tmpl.sack_blocks:
             # inline path for the 2nd.. new segment of a pass: the first one (emit_data) already armed
             # the timers and started RTT timing; ACK, window and timestamps are the template's
-            seg = Segment(lport, rport, nxt, tmpl.ack, flags, tmpl.window, sb.view(off, n))
+            seg = new_segment(lport, rport, nxt, tmpl.ack, flags, tmpl.window, sb.view(off, n))
             seg.ts_val = tmpl.ts_val
             seg.ts_ecr = tmpl.ts_ecr
             out.append(seg)
@@ -488,7 +488,7 @@ def emit_data(
     if tmpl is None or tmpl.sack_blocks:
         seg = make_segment(self, nxt, flags, payload, now_us)
     else:
-        seg = Segment(self.local_port, self.remote_port, nxt, tmpl.ack, flags, tmpl.window, payload)
+        seg = new_segment(self.local_port, self.remote_port, nxt, tmpl.ack, flags, tmpl.window, payload)
         seg.ts_val = tmpl.ts_val
         seg.ts_ecr = tmpl.ts_ecr
     out.append(seg)

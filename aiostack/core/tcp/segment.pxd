@@ -1,6 +1,8 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cimport cython
+
 from aiostack._fastpath cimport seq_add
 
 cdef class Segment:
@@ -18,3 +20,6 @@ cdef class Segment:
     cdef public object ts_val
     cdef public object ts_ecr
 
+
+@cython.locals(seg=Segment)
+cpdef Segment new_segment(src_port, dst_port, seq, ack, flags, window, payload)

@@ -166,6 +166,27 @@ class Segment:
         return s
 
 
+def new_segment(src_port: int, dst_port: int, seq: int, ack: int, flags: int, window: int,
+                payload: Payload) -> Segment:
+    """``Segment(src_port, dst_port, seq, ack, flags, window, payload)`` without options, made without a
+    Python call's argument parsing (compiled: a C call and the class's free list)."""
+    seg = Segment.__new__(Segment)
+    seg.src_port = src_port
+    seg.dst_port = dst_port
+    seg.seq = seq
+    seg.ack = ack
+    seg.flags = flags
+    seg.window = window
+    seg.payload = payload
+    seg.mss = None
+    seg.wscale = None
+    seg.sack_permitted = False
+    seg.sack_blocks = ()
+    seg.ts_val = None
+    seg.ts_ecr = None
+    return seg
+
+
 def make_rst_for(seg: Segment) -> Segment | None:
     """RFC 9293 §3.10.7.1: the reset answering ``seg`` when no connection (or CLOSED) owns its 4-tuple.
 
