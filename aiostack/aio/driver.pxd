@@ -19,6 +19,7 @@ cdef class Driver:
     cdef public object loop
     cdef public Host host
     cdef public object config
+    cdef public object _cap
     cdef public object _dispatch
     cdef public object _after_ingress
     cdef public object _waiting
@@ -33,7 +34,7 @@ cdef class Driver:
     cdef public object _timer_at
     cdef public object _closed
     cdef public object _time
-    cdef public object flushes
+    cdef public Py_ssize_t flushes
     cdef public object backlog_drops
     cdef public list _backlogged
     cdef object __weakref__

@@ -55,7 +55,7 @@ class _Port:
 
 
 class Driver:
-    __slots__ = ("loop", "host", "config", "_dispatch", "_after_ingress", "_waiting", "_ports", "_port_list", "_virtual",
+    __slots__ = ("loop", "host", "config", "_cap", "_dispatch", "_after_ingress", "_waiting", "_ports", "_port_list", "_virtual",
                  "_scheduled", "_corked", "_flushing", "_timer_fired", "_timer", "_timer_at", "_closed",
                  "_time", "flushes", "backlog_drops", "_backlogged", "__weakref__")
 
@@ -65,6 +65,7 @@ class Driver:
         self.loop = loop
         self.host = host
         self.config = config
+        self._cap = config.max_frames_per_callback  # read per flush: a field, not a look-up on the config
         self._dispatch = dispatch  # called with host.pop_ready() results
         self._after_ingress = after_ingress  # lets blocked writers refill the engines' send buffers
         # what after_ingress serves (the blocked writers): while it is empty the call is skipped
@@ -128,7 +129,7 @@ class Driver:
     def _on_readable(self, port: _Port) -> None:
         """The fd's readiness callback: at most the cap of frames, processed and answered at once (the fd
         stays readable if more wait, so the loop calls again after other callbacks had their turn)."""
-        frames = port.device.receive_batch(self.config.max_frames_per_callback)
+        frames = port.device.receive_batch(self._cap)
         if frames and not self._closed:
             self.host.receive_frames(port.ifindex, frames, self.now_us())
             self.flush()
@@ -186,7 +187,7 @@ class Driver:
         self._corked = False
         host = self.host
         now = int(self._time() * 1_000_000)
-        cap = self.config.max_frames_per_callback
+        cap = self._cap
         more = False
         self._flushing = True
         try:

@@ -13,6 +13,7 @@ a stack can be used directly or behind the drop-in loop (``aiostack.aio.loop``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import socket
@@ -31,11 +32,6 @@ from aiostack.config import DriverConfig, IpConfig, TcpConfig
 from aiostack.core.host import Host
 from aiostack.core.interface import to_ip
 from aiostack.stats import merge
-
-try:
-    import cython
-except ImportError:  # run from source without Cython installed
-    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
 _DEFAULT_LIMIT = 2**16  # asyncio.streams._DEFAULT_LIMIT
 
@@ -58,6 +54,26 @@ class _Sink:
         if conn.recv_buffer_bytes:
             conn.consume(conn.recv_buffer_bytes)  # nobody will read it: keep the window open
             self._stack.kick(conn)
+
+
+# compiled (stack.pxd), the tables are typed and ``ep`` is the endpoint's C type: a transport's events
+# are a C call
+def _dispatch_ready(objs: dict[Any, Any], listeners: dict[Any, Any], ready: list[Any]) -> None:
+    """Hand each object ``host.pop_ready()`` returned to its owner: a transport's endpoint (or a UDP
+    transport, a closed connection's sink) by the object, a listener's server."""
+    for obj in ready:
+        h = objs.get(obj)
+        if h is not None:
+            if type(h) is TcpEndpoint:
+                ep = h
+                ep._on_events()
+            else:
+                h._on_events()
+            continue
+        server = listeners.get(obj)
+        if server is not None:
+            server._accept_ready(obj)
+        # else: a connection still in a listener's accept queue; its events wait for accept()
 
 
 class Stack:
@@ -155,7 +171,9 @@ class Stack:
         if self._closed:
             raise RuntimeError("the stack is closed")
         self.loop = asyncio.get_running_loop()
-        driver = self._driver = Driver(self.loop, self.host, self.driver_config, self._dispatch,
+        # the stack's tables bound once: the driver's dispatch reads no attribute of the stack
+        dispatch = functools.partial(_dispatch_ready, self._objs, self._listeners)
+        driver = self._driver = Driver(self.loop, self.host, self.driver_config, dispatch,
                                        self._refill, self._blocked_writers)
         for ifindex, device in self.devices.items():
             driver.attach(ifindex, device)
@@ -227,24 +245,8 @@ class Stack:
         if driver is not None:
             driver.kick()
 
-    # compiled, ``ep`` is the endpoint's C type: a transport's events are a C call
-    @cython.locals(ep=TcpEndpoint)
     def _dispatch(self, ready: list[Any]) -> None:
-        objs = self._objs
-        listeners = self._listeners
-        for obj in ready:
-            h = objs.get(obj)
-            if h is not None:
-                if type(h) is TcpEndpoint:
-                    ep = h
-                    ep._on_events()
-                else:
-                    h._on_events()
-                continue
-            server = listeners.get(obj)
-            if server is not None:
-                server._accept_ready(obj)
-            # else: a connection still in a listener's accept queue; its events wait for accept()
+        _dispatch_ready(self._objs, self._listeners, ready)
 
     def _refill(self) -> None:
         if self._blocked_writers:

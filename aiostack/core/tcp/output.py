@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiostack.core.tcp.segment import TS_OPTION_LEN, Segment, new_segment
-from aiostack.core.tcp.state import SENDS_DATA, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED
+from aiostack.core.tcp.state import ESTABLISHED, SENDS_DATA, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED
 from aiostack.core.tcp.timeouts import arm_persist, arm_rto, arm_tlp
 from aiostack.fastpath import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.wire.tcp import ACK, FIN, PSH, SYN
@@ -134,8 +134,14 @@ def challenge_ack(self: TcpConnection, now_us: int) -> None:
 def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None = None) -> list[Segment]:
     """Segments to transmit now. ``max_segment_bytes`` > MSS allows super-segments (GSO) whose
     payload is a multiple of the MSS."""
-    out = self.take_out()
     st = self.state
+    if st is ESTABLISHED and not self.ack_now and not self.out:
+        sb = self.sendbuf
+        if (not (self.rtx_head or self.rtx_tail or self.in_recovery or self.fin_queued or self.tlp_new)
+                and sb.end - sb.base <= seq_diff(self.snd_nxt, self.buf_seq)):
+            return []  # nothing to send or acknowledge now (a receiver after most segments): as output()'s
+            # first test, without the pass
+    out = self.take_out()
     if st in SENDS_DATA:
         output(self, now_us, out, max_segment_bytes)
     elif st is SYN_SENT or st is SYN_RECEIVED:
