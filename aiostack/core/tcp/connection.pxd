@@ -1,6 +1,9 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cimport cython
+from libc.stdint cimport int64_t
+
 from aiostack._fastpath cimport seq_add, seq_diff
 from aiostack.core.tcp.segment cimport Segment
 from aiostack.stats cimport TcpCounters
@@ -148,6 +151,9 @@ cdef class TcpConnection:
     cpdef writable(self)
     cpdef peek(self)
     cpdef consume(self, n)
+    # C integers for the window arithmetic (byte counts and a 32-bit sequence space: no int objects)
+    @cython.locals(buf=int64_t, cur=int64_t, free=int64_t, step=int64_t)
+    cpdef maybe_window_update(self)
     cpdef read(self, max_bytes=*)
     cpdef shutdown_write(self)
     cpdef close(self)

@@ -123,14 +123,13 @@ class TcpConnection:
         "write_low_water", "ws_ok", "listener", "events", "_rtx_list", "_rtx_again", "__weakref__",
     )
 
-    # The engine's work lives in modules by concern. Bound here as methods: the public verbs, and the two
-    # helpers this class and ``timeouts`` call (``timeouts`` cannot import ``output``, which imports it).
+    # The engine's work lives in modules by concern. Bound here as methods: the public verbs, and the
+    # helper ``timeouts`` calls (``timeouts`` cannot import ``output``, which imports it).
     # The engine modules call each other's functions directly (compiled: C calls).
     receive_segment = _input.segment_arrives
     poll_egress = _output.poll_egress
     poll_at = _timeouts.poll_at
     handle_timer = _timeouts.handle_timer
-    maybe_window_update = _output.maybe_window_update
     make_segment = _output.make_segment
 
     @property
@@ -457,6 +456,18 @@ class TcpConnection:
         if n and self.state in SYNCHRONIZED and not self.fin_rcvd:
             self.maybe_window_update()
         return n
+
+    def maybe_window_update(self) -> None:
+        """After the application read: send a window update when the window opens enough to matter
+        (it was at most half the buffer and at least doubles, by at least an MSS; RFC 1122 §4.2.3.3)."""
+        buf = self.cfg_recv_buffer
+        cur = seq_diff(self.rcv_adv, self.rcv_nxt)
+        if cur < 0:
+            cur = 0
+        free = buf - self.recvbuf.bytes
+        step = min(buf >> 1, self.rcv_mss)
+        if free - cur >= step and free >= 2 * cur:
+            self.ack_now = True
 
     def read(self, max_bytes: int = -1) -> bytes:
         """Copy out and consume up to ``max_bytes`` received bytes (all when negative)."""

@@ -13,8 +13,6 @@ from aiostack.core.tcp.timeouts cimport arm_persist, arm_rto, arm_tlp
 @cython.locals(buf=int64_t, rcv_nxt=int64_t, free=int64_t, cur=int64_t, win=int64_t, step=int64_t, ws=int64_t,
                raw=int64_t)
 cpdef window_field(TcpConnection self)
-@cython.locals(buf=int64_t, cur=int64_t, free=int64_t, step=int64_t)
-cpdef maybe_window_update(TcpConnection self)
 cpdef make_segment(TcpConnection self, seq, flags, payload, now_us)
 cpdef sack_blocks(TcpConnection self, limit)
 cpdef queue_ack(TcpConnection self, now_us)

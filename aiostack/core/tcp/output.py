@@ -56,19 +56,6 @@ def window_field(self: TcpConnection) -> int:
     return raw
 
 
-def maybe_window_update(self: TcpConnection) -> None:
-    """After the application read: send a window update when the window opens enough to matter
-    (it was at most half the buffer and at least doubles, by at least an MSS; RFC 1122 §4.2.3.3)."""
-    buf = self.cfg_recv_buffer
-    cur = seq_diff(self.rcv_adv, self.rcv_nxt)
-    if cur < 0:
-        cur = 0
-    free = buf - self.recvbuf.bytes
-    step = min(buf >> 1, self.rcv_mss)
-    if free - cur >= step and free >= 2 * cur:
-        self.ack_now = True
-
-
 def make_segment(self: TcpConnection, seq: int, flags: int, payload: Any, now_us: int) -> Segment:
     """A segment from this connection carrying the current ACK state (and options)."""
     seg = new_segment(self.local_port, self.remote_port, seq, self.rcv_nxt, flags, window_field(self), payload)
