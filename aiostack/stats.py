@@ -99,7 +99,8 @@ class TcpCounters(Counters):
     HOT = __slots__
 
     def __init__(self, prefix: str = "tcp") -> None:
-        super().__init__(prefix)
+        self.prefix = prefix  # Counters.__init__'s two lines: no Python call per connection
+        self.values = {}
         self.segments_in = 0
         self.segments_out = 0
         self.bytes_in = 0
@@ -117,7 +118,8 @@ class IpCounters(Counters):
     HOT = __slots__
 
     def __init__(self, prefix: str) -> None:
-        super().__init__(prefix)
+        self.prefix = prefix  # Counters.__init__'s two lines: no Python call per connection
+        self.values = {}
         self.packets_received = 0
         self.packets_sent = 0
         self.frames_received = 0
@@ -132,7 +134,8 @@ class LinkCounters(Counters):
     HOT = __slots__
 
     def __init__(self, prefix: str) -> None:
-        super().__init__(prefix)
+        self.prefix = prefix  # Counters.__init__'s two lines: no Python call per connection
+        self.values = {}
         self.rx_frames = 0
         self.tx_frames = 0
         self.tx_bytes = 0

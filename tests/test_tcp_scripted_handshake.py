@@ -8,7 +8,7 @@ import pytest
 from tcp_script import LOCAL_IP, LOCAL_PORT, REMOTE_IP, REMOTE_PORT, SECRET, Script, cfg
 
 from aiostack.core.tcp.events import Closed, Connected
-from aiostack.core.tcp.isn import generate_isn
+from aiostack.core.tcp.isn import generate_isn, isn_and_ts_offset, timestamp_offset
 from aiostack.core.tcp.listener import TcpListener, make_rst_for
 from aiostack.core.tcp.segment import Segment
 from aiostack.core.tcp.state import State
@@ -189,6 +189,16 @@ def test_isn_is_keyed_hash_plus_4us_clock() -> None:
     assert generate_isn(b"other", 1, 2, 3, 4, 0) != a  # the secret matters (RFC 6528 §3)
     s1 = Script.new()
     assert s1.conn.iss == generate_isn(SECRET, LOCAL_IP, LOCAL_PORT, REMOTE_IP, REMOTE_PORT, 0)
+
+
+def test_isn_and_timestamp_offset_come_from_one_hash_as_independent_halves() -> None:
+    isn, off = isn_and_ts_offset(b"k", 1, 2, 3, 4, 40)
+    assert (isn, off) == (generate_isn(b"k", 1, 2, 3, 4, 40), timestamp_offset(b"k", 1, 2, 3, 4))
+    assert off != (isn - 10) & 0xFFFFFFFF  # not the ISN's half
+    assert timestamp_offset(b"k", 1, 2, 3, 5) != off and timestamp_offset(b"other", 1, 2, 3, 4) != off
+    assert timestamp_offset(b"x" * 40, 1, 2, 3, 4) != timestamp_offset(b"y" * 40, 1, 2, 3, 4)  # long secrets
+    s1 = Script.new()
+    assert s1.conn.ts_offset == timestamp_offset(SECRET, LOCAL_IP, LOCAL_PORT, REMOTE_IP, REMOTE_PORT)
 
 
 def test_mss_clamped_and_defaulted() -> None:

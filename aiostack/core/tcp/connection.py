@@ -32,7 +32,7 @@ from aiostack.core.tcp.events import (
     DataReceived,
     TcpEvent,
 )
-from aiostack.core.tcp.isn import generate_isn, timestamp_offset
+from aiostack.core.tcp.isn import isn_and_ts_offset
 from aiostack.core.tcp.recvbuf import ReceiveBuffer
 from aiostack.core.tcp.rtt import RttEstimator
 from aiostack.core.tcp.scoreboard import SackScoreboard
@@ -176,7 +176,8 @@ class TcpConnection:
         self.rcv_mss = min(self.local_mss, DEFAULT_PEER_MSS)  # estimate of the peer's segment size
         # --- send sequence space (RFC 9293 §3.3.1) -------------------------------------------------
         self.isn_secret = isn_secret
-        iss = generate_isn(isn_secret, local_ip, local_port, remote_ip, remote_port, now_us)
+        # RFC 6528 §3 ISN and RFC 7323 §5.4 timestamp offset, from one keyed hash of the 4-tuple
+        iss, ts_offset = isn_and_ts_offset(isn_secret, local_ip, local_port, remote_ip, remote_port, now_us)
         self.iss = iss
         self.snd_una = iss
         self.snd_nxt = iss
@@ -203,7 +204,7 @@ class TcpConnection:
         self.ws_ok = False
         self.ts_ok = False
         self.sack_ok = False
-        self.ts_offset = timestamp_offset(isn_secret, local_ip, local_port, remote_ip, remote_port)
+        self.ts_offset = ts_offset
         self.ts_recent = 0
         self.ts_recent_us = 0
         self.last_ack_sent = 0

@@ -14,9 +14,10 @@ from typing import Any
 
 _MASK32 = 0xFFFFFFFF
 _TUPLE = struct.Struct("!IHIH")  # local IP, local port, remote IP, remote port (network order)
-# Keyed hash states with the tag already absorbed, by (secret, tag): a connection copies one and hashes
-# its 4-tuple, instead of keying a new hash (one compression saved) and absorbing the tag again.
-_BASES: dict[tuple[bytes, bytes], Any] = {}
+_TAG = b"isn+tsoff"
+# The keyed hash state with the tag already absorbed, by secret: a connection copies one and hashes its
+# 4-tuple, instead of keying a new hash (one compression saved) and absorbing the tag again.
+_BASES: dict[bytes, Any] = {}
 _BASES_MAX = 64
 
 
@@ -27,25 +28,34 @@ def _key(secret: bytes) -> bytes:
     return secret
 
 
-def _f(secret: bytes, tag: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int) -> int:
-    base = _BASES.get((secret, tag))
+def _f(secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int) -> tuple[int, int]:
+    """F(4-tuple, secret): one keyed 64-bit hash, split into two independent 32-bit halves (the ISN's
+    and the timestamp offset's: one hash per connection, not one per value)."""
+    base = _BASES.get(secret)
     if base is None:
         if len(_BASES) >= _BASES_MAX:
             _BASES.clear()
-        base = _BASES[(secret, tag)] = blake2s(tag, digest_size=4, key=_key(secret))
+        base = _BASES[secret] = blake2s(_TAG, digest_size=8, key=_key(secret))
     h = base.copy()
     h.update(_TUPLE.pack(local_ip, local_port, remote_ip, remote_port))
-    return int.from_bytes(h.digest(), "big")
+    d = int.from_bytes(h.digest(), "big")
+    return d >> 32, d & _MASK32
+
+
+def isn_and_ts_offset(secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int,
+                      now_us: int) -> tuple[int, int]:
+    """Both per-connection values from one hash: ``(generate_isn(...), timestamp_offset(...))``."""
+    f, offset = _f(secret, local_ip, local_port, remote_ip, remote_port)
+    return (now_us // 4 + f) & _MASK32, offset
 
 
 def generate_isn(
     secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int, now_us: int
 ) -> int:
     """RFC 6528 §3: ISN = M + F(4-tuple, secret), M a timer ticking every 4 µs (RFC 9293 §3.4.1)."""
-    m = now_us // 4
-    return (m + _f(secret, b"isn", local_ip, local_port, remote_ip, remote_port)) & _MASK32
+    return (now_us // 4 + _f(secret, local_ip, local_port, remote_ip, remote_port)[0]) & _MASK32
 
 
 def timestamp_offset(secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int) -> int:
     """A per-connection offset added to the TSval clock, so TSvals leak no host uptime (RFC 7323 §7.1)."""
-    return _f(secret, b"tsoff", local_ip, local_port, remote_ip, remote_port)
+    return _f(secret, local_ip, local_port, remote_ip, remote_port)[1]
