@@ -9,8 +9,9 @@ two builds measured minutes apart differ by up to a third. This runs the bench's
 (``aiostack.tools.workloads.pingpong``, 64-byte messages over ``Stack.pair``) under
 ``valgrind --tool=callgrind`` twice, with ``--short`` and ``--long`` round trips, and divides the
 difference of the two instruction totals by the difference of the round trips: start-up, imports and the
-handshake cancel out. Repeated runs agree within about 1 %, so a change of a few percent in the per-packet
-path shows at once. Counts are user-space instructions only (the kernel path's system calls are not in
+handshake cancel out. Repeated runs agree within about 1-2 % (each run's random ISN secret decides how
+many sequence numbers lie above 2**30, where CPython's int arithmetic takes its slower two-digit path), so
+a change of a few percent in the per-packet path shows at once; repeat a run to tell smaller ones. Counts are user-space instructions only (the kernel path's system calls are not in
 its number). Needs valgrind (Debian package ``valgrind``).
 """
 
