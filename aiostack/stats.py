@@ -118,8 +118,7 @@ class IpCounters(Counters):
     HOT = __slots__
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = prefix  # Counters.__init__'s two lines: no Python call per connection
-        self.values = {}
+        super().__init__(prefix)
         self.packets_received = 0
         self.packets_sent = 0
         self.frames_received = 0
@@ -134,8 +133,7 @@ class LinkCounters(Counters):
     HOT = __slots__
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = prefix  # Counters.__init__'s two lines: no Python call per connection
-        self.values = {}
+        super().__init__(prefix)
         self.rx_frames = 0
         self.tx_frames = 0
         self.tx_bytes = 0

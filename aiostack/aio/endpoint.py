@@ -376,26 +376,24 @@ class TcpEndpoint:
         if self._wbuf_bytes <= self._high or self._protocol_paused:
             return
         self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": "protocol.pause_writing() failed",
-                "exception": exc, "transport": self.transport, "protocol": self._protocol})
+        self._flow_control("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if self._protocol_paused and self._wbuf_bytes <= self._low:
             self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc, "transport": self.transport, "protocol": self._protocol})
+            self._flow_control("resume_writing")
+
+    def _flow_control(self, name: str) -> None:
+        """``protocol.pause_writing()`` / ``resume_writing()``; a failure goes to the loop's exception
+        handler (as asyncio's transports do), not to the writer."""
+        try:
+            getattr(self._protocol, name)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({
+                "message": f"protocol.{name}() failed",
+                "exception": exc, "transport": self.transport, "protocol": self._protocol})
 
     # -- closing --------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -208,6 +208,48 @@ async def test_callback_exception_goes_to_handler(backend: Backend, exception_ca
     await _stop(server)
 
 
+
+async def test_failing_flow_control_callbacks_go_to_the_handler(backend: Backend,
+                                                               exception_calls: ExceptionCalls) -> None:
+    """pause_writing/resume_writing raising: the loop's exception handler gets it, the transport goes on."""
+    class Failing(Recorder):
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            raise ValueError("from pause_writing")
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            raise ValueError("from resume_writing")
+
+    server, client, srv = await _pair(backend, client_proto=Failing)
+    srv.transport.pause_reading()
+    t = client.transport
+    t.set_write_buffer_limits(high=64 * 1024)
+    chunk = b"f" * 65536
+    sent = 0
+    for _ in range(2000):
+        t.write(chunk)
+        sent += len(chunk)
+        if "pause" in client.events:
+            break
+        await asyncio.sleep(0)
+    assert "pause" in client.events and not t.is_closing()
+    srv.transport.resume_reading()
+    await srv.wait_bytes(sent)
+    for _ in range(100):
+        if "resume" in client.events:
+            break
+        await asyncio.sleep(0.01)
+    assert "resume" in client.events and not t.is_closing()
+    for name in ("pause_writing", "resume_writing"):
+        call = exception_calls.take(lambda c, n=name: c.get("message") == f"protocol.{n}() failed")
+        assert isinstance(call["exception"], ValueError) and call["protocol"] is client
+    client.transport.close()
+    srv.transport.close()
+    await client.lost
+    await srv.lost
+    await _stop(server)
+
 class ZeroCopy(asyncio.BufferedProtocol):
     def __init__(self) -> None:
         self.buf = bytearray(4096)
