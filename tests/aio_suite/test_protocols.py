@@ -161,9 +161,9 @@ async def test_close_flushes(backend: Backend) -> None:
     await _stop(server)
 
 
-async def test_write_flow_control(backend: Backend) -> None:
-    """Buffered bytes above high water: pause_writing; drained to low water: resume_writing."""
-    server, client, srv = await _pair(backend)
+async def _pause_then_resume(client: Any, srv: Any) -> None:
+    """The server stops reading; the client writes until pause_writing, then the server reads it all and
+    the client waits (bounded) for resume_writing."""
     srv.transport.pause_reading()
     t = client.transport
     t.set_write_buffer_limits(high=64 * 1024)
@@ -175,13 +175,19 @@ async def test_write_flow_control(backend: Backend) -> None:
         if "pause" in client.events:
             break
         await asyncio.sleep(0)
-    assert "pause" in client.events and t.get_write_buffer_size() > 64 * 1024
+    assert "pause" in client.events and t.get_write_buffer_size() > 64 * 1024 and not t.is_closing()
     srv.transport.resume_reading()
     await srv.wait_bytes(sent)
     for _ in range(100):
         if "resume" in client.events:
             break
         await asyncio.sleep(0.01)
+
+
+async def test_write_flow_control(backend: Backend) -> None:
+    """Buffered bytes above high water: pause_writing; drained to low water: resume_writing."""
+    server, client, srv = await _pair(backend)
+    await _pause_then_resume(client, srv)
     assert client.events.count("pause") == 1 and client.events.count("resume") == 1
     assert client.events.index("pause") < client.events.index("resume")
     client.transport.close()
@@ -222,25 +228,8 @@ async def test_failing_flow_control_callbacks_go_to_the_handler(backend: Backend
             raise ValueError("from resume_writing")
 
     server, client, srv = await _pair(backend, client_proto=Failing)
-    srv.transport.pause_reading()
-    t = client.transport
-    t.set_write_buffer_limits(high=64 * 1024)
-    chunk = b"f" * 65536
-    sent = 0
-    for _ in range(2000):
-        t.write(chunk)
-        sent += len(chunk)
-        if "pause" in client.events:
-            break
-        await asyncio.sleep(0)
-    assert "pause" in client.events and not t.is_closing()
-    srv.transport.resume_reading()
-    await srv.wait_bytes(sent)
-    for _ in range(100):
-        if "resume" in client.events:
-            break
-        await asyncio.sleep(0.01)
-    assert "resume" in client.events and not t.is_closing()
+    await _pause_then_resume(client, srv)
+    assert "resume" in client.events and not client.transport.is_closing()
     for name in ("pause_writing", "resume_writing"):
         call = exception_calls.take(lambda c, n=name: c.get("message") == f"protocol.{n}() failed")
         assert isinstance(call["exception"], ValueError) and call["protocol"] is client
