@@ -34,6 +34,8 @@ class Counters:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.values: dict[str, int] = {}
+        for name in self.HOT:
+            setattr(self, name, 0)
 
     def inc(self, name: str, n: int = 1) -> None:
         v = self.values
@@ -99,7 +101,8 @@ class TcpCounters(Counters):
     HOT = __slots__
 
     def __init__(self, prefix: str = "tcp") -> None:
-        self.prefix = prefix  # Counters.__init__'s two lines: no Python call per connection
+        # Counters.__init__ without its generic loop: one of these is made per connection
+        self.prefix = prefix
         self.values = {}
         self.segments_in = 0
         self.segments_out = 0
@@ -116,12 +119,9 @@ class IpCounters(Counters):
 
     __slots__ = ("packets_received", "packets_sent", "frames_received")
     HOT = __slots__
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__(prefix)
-        self.packets_received = 0
-        self.packets_sent = 0
-        self.frames_received = 0
+    packets_received: int  # set to 0 by Counters.__init__ (as every name in HOT)
+    packets_sent: int
+    frames_received: int
 
 
 @cython.no_gc
@@ -131,12 +131,9 @@ class LinkCounters(Counters):
 
     __slots__ = ("rx_frames", "tx_frames", "tx_bytes")
     HOT = __slots__
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__(prefix)
-        self.rx_frames = 0
-        self.tx_frames = 0
-        self.tx_bytes = 0
+    rx_frames: int  # set to 0 by Counters.__init__ (as every name in HOT)
+    tx_frames: int
+    tx_bytes: int
 
 
 def merge(*groups: Counters | Mapping[str, int]) -> dict[str, int]:

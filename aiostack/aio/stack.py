@@ -245,9 +245,6 @@ class Stack:
         if driver is not None:
             driver.kick()
 
-    def _dispatch(self, ready: list[Any]) -> None:
-        _dispatch_ready(self._objs, self._listeners, ready)
-
     def _refill(self) -> None:
         if self._blocked_writers:
             for t in list(self._blocked_writers):

@@ -545,43 +545,30 @@ class TcpIo:
         for seg in segs:
             payload = seg.payload
             plen = len(payload)
-            ts_val = seg.ts_val
-            sport = seg.src_port
-            dport = seg.dst_port
-            ack = seg.ack
-            window = seg.window
-            item: Any
-            if offload:
-                # One compiled call: the whole super-segment with the folded pseudo-header sum in the TCP
-                # checksum field (virtio NEEDS_CSUM: the device completes it), RFC 1191 §3 DF set.
-                frame = build_tcp_frame(eth, 0, ident, ttl, src, dst, sport, dport, seg.seq, ack, seg.flags, window,
-                                        seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, ts_val,
-                                        seg.ts_ecr, payload if plen else None, True)
-                ident = (ident + 1) & 0xFFFF
-                gso_size = mss if (mss and plen > mss) else 0
-                item = _offload_frame(frame, (frame[46] >> 4) << 2, gso_size)
-                count += (plen + gso_size - 1) // gso_size if gso_size else 1
-                if mac is None:
-                    self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
-                else:
-                    out.append((ifindex, item))
-                continue
-            if plen <= mss or not mss:
+            if offload or plen <= mss or not mss:
+                # one frame (with offload, a GSO super-segment the device cuts)
                 chunks: Any = ((seg.seq, seg.flags, payload, plen),)
             else:
                 chunks = _soft_gso(seg.seq, seg.flags, payload, plen, mss)
             for cseq, cflags, cpay, clen in chunks:
                 # One compiled call per frame: Ethernet, IPv4 (RFC 1191 §3: DF set so that path MTU
-                # discovery works), TCP header and options, the payload copied once, full checksum.
-                frame = build_tcp_frame(eth, 0, ident, ttl, src, dst, sport, dport, cseq, ack, cflags, window,
-                                        seg.mss, seg.wscale, seg.sack_permitted, seg.sack_blocks, ts_val,
-                                        seg.ts_ecr, cpay if clen else None, False)
+                # discovery works), TCP header and options, the payload copied once, and the full checksum,
+                # or with offload the folded pseudo-header sum (virtio NEEDS_CSUM: the device completes it).
+                frame = build_tcp_frame(eth, 0, ident, ttl, src, dst, seg.src_port, seg.dst_port, cseq, seg.ack,
+                                        cflags, seg.window, seg.mss, seg.wscale, seg.sack_permitted,
+                                        seg.sack_blocks, seg.ts_val, seg.ts_ecr, cpay if clen else None, offload)
                 ident = (ident + 1) & 0xFFFF
-                count += 1
-                if mac is None:
-                    self._arp.enqueue(ifindex, iface.ip, next_hop, frame, owner, now_us)
+                item: Any = frame
+                if offload:
+                    gso_size = mss if (mss and clen > mss) else 0
+                    item = _offload_frame(frame, (frame[46] >> 4) << 2, gso_size)
+                    count += (clen + gso_size - 1) // gso_size if gso_size else 1
                 else:
-                    out.append((ifindex, frame))
+                    count += 1
+                if mac is None:
+                    self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
+                else:
+                    out.append((ifindex, item))
         self._ident = ident
         self.c_ip.packets_sent += count  # IP datagrams carrying TCP, counted once per batch
         return count

@@ -53,7 +53,7 @@ def generate_isn(
     secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int, now_us: int
 ) -> int:
     """RFC 6528 §3: ISN = M + F(4-tuple, secret), M a timer ticking every 4 µs (RFC 9293 §3.4.1)."""
-    return (now_us // 4 + _f(secret, local_ip, local_port, remote_ip, remote_port)[0]) & _MASK32
+    return isn_and_ts_offset(secret, local_ip, local_port, remote_ip, remote_port, now_us)[0]
 
 
 def timestamp_offset(secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int) -> int:

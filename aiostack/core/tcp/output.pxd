@@ -7,6 +7,7 @@ from libc.stdint cimport int64_t
 from aiostack._fastpath cimport seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from aiostack.core.tcp.connection cimport TcpConnection
 from aiostack.core.tcp.segment cimport Segment, new_segment
+from aiostack.core.tcp.sendbuf cimport SendBuffer
 from aiostack.core.tcp.timeouts cimport arm_persist, arm_rto, arm_tlp
 
 # C integers for the window arithmetic (byte counts and a 32-bit sequence space: no int objects)
@@ -19,6 +20,8 @@ cpdef queue_ack(TcpConnection self, now_us)
 cpdef challenge_ack(TcpConnection self, now_us)
 cpdef poll_egress(TcpConnection self, now_us, max_segment_bytes=*)
 cpdef syn_segment(TcpConnection self, now_us)
+@cython.locals(sb=SendBuffer)
+cpdef bint nothing_to_send(TcpConnection self) except -1
 cpdef output(TcpConnection self, now_us, out, max_segment_bytes)
 cpdef prr_room(TcpConnection self, pipe)
 cpdef tail_start(TcpConnection self)

@@ -122,12 +122,8 @@ def poll_egress(self: TcpConnection, now_us: int, max_segment_bytes: int | None 
     """Segments to transmit now. ``max_segment_bytes`` > MSS allows super-segments (GSO) whose
     payload is a multiple of the MSS."""
     st = self.state
-    if st is ESTABLISHED and not self.ack_now and not self.out:
-        sb = self.sendbuf
-        if (not (self.rtx_head or self.rtx_tail or self.in_recovery or self.fin_queued or self.tlp_new)
-                and sb.end - sb.base <= seq_diff(self.snd_nxt, self.buf_seq)):
-            return []  # nothing to send or acknowledge now (a receiver after most segments): as output()'s
-            # first test, without the pass
+    if st is ESTABLISHED and not self.ack_now and not self.out and not self.tlp_new and nothing_to_send(self):
+        return []  # nothing to send or acknowledge now (a receiver after most segments): no output pass
     out = self.take_out()
     if st in SENDS_DATA:
         output(self, now_us, out, max_segment_bytes)
@@ -183,13 +179,17 @@ def syn_segment(self: TcpConnection, now_us: int) -> Segment:
     return seg
 
 
+def nothing_to_send(self: TcpConnection) -> bool:
+    """No retransmission asked for, no recovery, no FIN queued and every buffered byte already sent: the
+    output pass would send nothing (a probe's new segment needs unsent data too)."""
+    sb = self.sendbuf
+    return (not (self.rtx_head or self.rtx_tail or self.in_recovery or self.fin_queued)
+            and sb.end - sb.base <= seq_diff(self.snd_nxt, self.buf_seq))
+
+
 def output(self: TcpConnection, now_us: int, out: list[Segment], max_segment_bytes: int | None) -> None:
     """Retransmissions first (fast retransmit, SACK recovery), then new data (RFC 9293 §3.8.6)."""
-    sb = self.sendbuf
-    if (
-        not (self.rtx_head or self.rtx_tail or self.in_recovery or self.fin_queued)
-        and sb.end - sb.base <= seq_diff(self.snd_nxt, self.buf_seq)
-    ):
+    if nothing_to_send(self):
         self.tlp_new = False
         return  # nothing to send or resend (the common case on a receiver)
     if (self.snd_una == self.snd_max and self.last_send_us is not None
