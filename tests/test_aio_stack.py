@@ -131,6 +131,41 @@ async def test_stack_close_aborts_and_leaves_nothing_scheduled() -> None:
     await a.close()  # idempotent
 
 
+async def test_a_reset_the_application_raised_leaves_nothing_uncollectable() -> None:
+    """The application gets its own copy of the engine's error. Raised, an exception holds its traceback's
+    frames and through them the reader, its transport and the connection; the engine's copy hangs off the
+    connection, which (compiled) is out of the cyclic GC: were it the same object, that cycle would leak."""
+    import gc
+    import weakref
+
+    async def session(a: Stack) -> tuple[BaseException, weakref.ref[Any]]:
+        reader, writer = await a.open_connection("198.18.0.2", 7)
+        (conn,) = a.host.tcp_connections()
+        writer.write(b"x")
+        try:
+            await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError as exc:
+            writer.close()
+            return exc, weakref.ref(conn)
+        raise AssertionError("no reset")
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(1)
+        writer.transport.abort()
+
+    a, b = Stack.pair()
+    async with a, b:
+        await b.start_server(reset, "198.18.0.2", 7)
+        exc, ref = await session(a)
+        assert exc.__traceback__ is not None
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not a.host.tcp_connections() and not a.live_transports()
+        del exc
+        gc.collect()
+        assert ref() is None
+
+
 def test_nothing_pending_after_async_with() -> None:
     loop = TrackingSelectorLoop()
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 from typing import TYPE_CHECKING, Any, cast
 
 from aiostack.aio.sockets import TcpSocket
@@ -161,6 +162,10 @@ class TcpEndpoint:
 
     def _on_closed(self, error: BaseException | None) -> None:
         self._ended = True
+        if error is not None:
+            # The application gets a copy: raised, an exception holds its traceback's frames (and through
+            # them this endpoint); the connection, out of the cyclic GC, must not reach them.
+            error = copy.copy(error)
         self._stack._unregister(self._conn)
         if self._waiter is not None:
             # the connection never got established: the opener gets the error, no protocol callbacks

@@ -18,8 +18,14 @@ Sequence numbers are compared only through ``aiostack.fastpath`` ``seq_*`` helpe
 from __future__ import annotations
 
 import errno
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+try:
+    import cython
+except ImportError:  # run from source without Cython installed
+    from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
 from aiostack.config import TcpConfig
 from aiostack.core.tcp import congestion
@@ -100,27 +106,31 @@ def choose_wscale(recv_buffer_bytes: int) -> int:
         shift += 1
     return shift
 
+
+@cython.no_gc
+@cython.cclass
 class TcpConnection:
     """A TCP endpoint for one 4-tuple. See ``docs/ARCHITECTURE.md`` ("TCP engine") for the verbs."""
 
     # No per-instance __dict__: 10,000 idle connections must stay small (issue: idle connections).
     __slots__ = (
         "ack_now", "buf_seq", "cc", "chack_count", "chack_window_us", "close_after_open", "closed_reported",
-        "_config", "cfg_recv_buffer", "cfg_delack_us", "cfg_delack_segments", "cfg_tlp", "cork", "counters", "created_us", "dsack", "dupacks", "dupthresh", "eifel_ts", "error",
-        "fin_queued", "fin_rcvd", "fin_seq", "first_partial", "head_sent_us", "high_rxt", "in_recovery",
-        "inflation", "irs", "isn_secret", "iss", "ka_probes", "karn_blocked", "keepalive", "keepalive_count",
-        "keepalive_idle_us", "keepalive_interval_us", "last_ack_sent", "last_rx_us", "last_send_us",
-        "local_ip", "local_mss", "local_port", "max_snd_wnd", "nagle", "need_syn", "ooo_fin", "out", "passive",
-        "peer_mss", "persist_backoff", "persist_start_us", "prior_cwnd", "prior_ssthresh", "probes_out",
-        "prr_delivered", "prr_last_delivered", "prr_out", "rack_scan_us", "rcv_adv", "rcv_mss", "rcv_nxt",
-        "rcv_unacked", "rcv_wscale", "read_closed", "recover", "recover_fs", "recovery_us", "recvbuf",
-        "reduction_us", "remote_ip", "remote_port", "retries", "rto_eifel_pending", "rto_eifel_ts",
-        "rto_prior", "rtt", "rtt_seq", "rtt_time", "rtx_again_bytes", "rtx_head", "rtx_tail", "rtx_ts",
-        "sack_ok", "_scoreboard", "sendbuf", "shutdown_after_open", "snd_max", "snd_mss", "snd_nxt", "snd_una",
-        "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "soft_error", "state", "syn_reuse", "syn_sent_us",
-        "tail_end", "tail_lost", "timers", "tlp_new", "tlp_out", "ts_offset", "ts_ok", "ts_recent",
-        "ts_recent_us", "undo_bytes", "undo_end", "undo_start", "user_timeout_us", "writable_armed",
-        "write_low_water", "ws_ok", "listener", "events", "_rtx_list", "_rtx_again", "__weakref__",
+        "_config", "cfg_recv_buffer", "cfg_delack_us", "cfg_delack_segments", "cfg_tlp", "cork", "counters",
+        "created_us", "dsack", "dupacks", "dupthresh", "eifel_ts", "error", "fin_queued", "fin_rcvd", "fin_seq",
+        "first_partial", "head_sent_us", "high_rxt", "in_recovery", "inflation", "irs", "isn_secret", "iss",
+        "ka_probes", "karn_blocked", "keepalive", "keepalive_count", "keepalive_idle_us",
+        "keepalive_interval_us", "last_ack_sent", "last_rx_us", "last_send_us", "local_ip", "local_mss",
+        "local_port", "max_snd_wnd", "nagle", "need_syn", "ooo_fin", "out", "passive", "peer_mss",
+        "persist_backoff", "persist_start_us", "prior_cwnd", "prior_ssthresh", "probes_out", "prr_delivered",
+        "prr_last_delivered", "prr_out", "rack_scan_us", "rcv_adv", "rcv_mss", "rcv_nxt", "rcv_unacked",
+        "rcv_wscale", "read_closed", "recover", "recover_fs", "recovery_us", "recvbuf", "reduction_us",
+        "remote_ip", "remote_port", "retries", "rto_eifel_pending", "rto_eifel_ts", "rto_prior", "rtt",
+        "rtt_seq", "rtt_time", "rtx_again_bytes", "rtx_head", "rtx_tail", "rtx_ts", "sack_ok", "_scoreboard",
+        "sendbuf", "shutdown_after_open", "snd_max", "snd_mss", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2",
+        "snd_wnd", "snd_wscale", "soft_error", "state", "syn_reuse", "syn_sent_us", "tail_end", "tail_lost",
+        "timers", "tlp_new", "tlp_out", "ts_offset", "ts_ok", "ts_recent", "ts_recent_us", "undo_bytes",
+        "undo_end", "undo_start", "user_timeout_us", "writable_armed", "write_low_water", "ws_ok",
+        "listener_ref", "events", "_rtx_list", "_rtx_again", "__weakref__",
     )
 
     # The engine's work lives in modules by concern. Bound here as methods: the public verbs, and the
@@ -146,6 +156,13 @@ class TcpConnection:
         self.cfg_delack_segments = cfg.delayed_ack_segments
         self.cfg_tlp = cfg.tail_loss_probe
 
+    @property
+    def listener(self) -> TcpListener | None:
+        """The listener whose queues hold this connection (SYN-RECEIVED, or ESTABLISHED and not accepted
+        yet), else None."""
+        ref = self.listener_ref
+        return ref() if ref is not None else None
+
     def __init__(
         self,
         local_ip: int,
@@ -166,7 +183,9 @@ class TcpConnection:
         self.remote_port = remote_port
         self.counters = TcpCounters("tcp")
         self.state: State = CLOSED
-        self.listener: TcpListener | None = None
+        # weakref.ref to the listener while the connection waits in its queues, else None. Weak: the
+        # connection is out of the cyclic GC (see the class comment), so it must not close a cycle.
+        self.listener_ref: weakref.ref[TcpListener] | None = None
         self.passive = False
         self.created_us = now_us
         # --- MSS (RFC 9293 §3.7.1, RFC 6691) -------------------------------------------------------
@@ -406,8 +425,9 @@ class TcpConnection:
         if self.keepalive:
             self.timers.keepalive = now_us + self.keepalive_idle_us
         self.push_event(Connected())
-        if self.listener is not None:
-            self.listener.connection_established(self)
+        listener = self.listener
+        if listener is not None:
+            listener.connection_established(self)
         if self.close_after_open:
             self.close_after_open = False
             self.close()
@@ -702,8 +722,9 @@ class TcpConnection:
         self.ack_now = False
         self.need_syn = False
         self.rtx_head = False
-        if self.listener is not None:
-            self.listener.connection_gone(self)
+        listener = self.listener
+        if listener is not None:
+            listener.connection_gone(self)
         self.report_closed(error)
 
     def enter_time_wait(self, now_us: int) -> None:
@@ -713,8 +734,9 @@ class TcpConnection:
         t.rto = t.tlp = t.persist = t.keepalive = t.fin_wait2 = t.delack = None
         t.time_wait = now_us + self.config.time_wait_us
         self.sendbuf.clear()
-        if self.listener is not None:
-            self.listener.connection_gone(self)
+        listener = self.listener
+        if listener is not None:
+            listener.connection_gone(self)
         self.report_closed(None)
 
     def fail(self, error: BaseException) -> None:

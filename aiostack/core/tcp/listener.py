@@ -10,6 +10,7 @@ accept queue) or goes away. Overflow of either queue drops the SYN and counts it
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 from aiostack.config import TcpConfig
@@ -47,6 +48,9 @@ class TcpListener:
         self.accept_queue: deque[TcpConnection] = deque()
         self.counters = Counters("tcp.listen")
         self.closed = False
+        # What a child in the queues refers to its listener by: weak, since a connection is out of the
+        # cyclic GC and must not close a cycle (listener -> queue -> connection -> listener).
+        self._ref = weakref.ref(self)
 
     def on_segment(self, seg: Segment, local_ip: int, remote_ip: int, now_us: int) -> TcpConnection | None:
         """A segment for this port and no connection. A SYN returns a new SYN-RECEIVED connection; the
@@ -80,7 +84,7 @@ class TcpListener:
             mss=self.mss,
             now_us=now_us,
         )
-        conn.listener = self
+        conn.listener_ref = self._ref
         conn.accept_syn(seg, now_us)
         self.syn_queue.add(conn)
         self.counters.inc("syns_received")
@@ -97,7 +101,7 @@ class TcpListener:
         q = self.accept_queue
         while q:
             conn = q.popleft()
-            conn.listener = None
+            conn.listener_ref = None
             if conn.state is not CLOSED:
                 return conn
         return None
@@ -109,7 +113,7 @@ class TcpListener:
         self.syn_queue.clear()
         self.accept_queue.clear()
         for conn in left:
-            conn.listener = None
+            conn.listener_ref = None
         return left
 
     # --- called by connections --------------------------------------------------------------------
@@ -119,7 +123,7 @@ class TcpListener:
         if len(self.accept_queue) >= self.backlog:
             # accept queue full at the third ACK: reset the child and count it (tcp_abort_on_overflow)
             self.counters.drop("accept_overflow")
-            conn.listener = None
+            conn.listener_ref = None
             conn.abort()
             return
         self.accept_queue.append(conn)
@@ -131,7 +135,7 @@ class TcpListener:
             self.accept_queue.remove(conn)
         except ValueError:
             pass
-        conn.listener = None
+        conn.listener_ref = None
 
     @property
     def pending(self) -> int:
