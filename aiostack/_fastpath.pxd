@@ -15,6 +15,7 @@ cpdef bint seq_ge(uint32_t a, uint32_t b) noexcept
 cpdef bint seq_in_window(uint32_t seq, uint32_t start, uint64_t size) noexcept
 cpdef int64_t seq_max(uint32_t a, uint32_t b) noexcept
 cpdef int64_t seq_min(uint32_t a, uint32_t b) noexcept
+cpdef uint64_t siphash24_words(uint64_t k0, uint64_t k1, uint64_t m0, uint64_t m1) noexcept
 
 # The per-frame helpers of the TCP path (checksums, header parse and build): C calls from the engine,
 # without a Python call's argument tuple and parsing (build_tcp_frame takes twenty arguments).

@@ -40,6 +40,8 @@ __all__ = [
     "seq_in_window",
     "seq_max",
     "seq_min",
+    "siphash24",
+    "siphash24_words",
     "pack_ethernet",
     "unpack_ethernet",
     "pack_ipv4",
@@ -200,6 +202,57 @@ def seq_max(a: int, b: int) -> int:
 
 def seq_min(a: int, b: int) -> int:
     return a if ((a - b) & _MASK32) > 0x7FFFFFFF else b
+
+
+# --- SipHash-2-4: the keyed hash for ISNs (RFC 6528 §3) and ephemeral ports (RFC 6056 §3.3.3) -----
+# Aumasson & Bernstein, "SipHash: a fast short-input PRF" (2012): c = 2 compression rounds per 8-byte
+# word, d = 4 finalisation rounds; words and key little-endian, as the reference implementation.
+
+_M64 = (1 << 64) - 1
+
+
+def _sip_rounds(v0: int, v1: int, v2: int, v3: int, rounds: int) -> tuple[int, int, int, int]:
+    for _ in range(rounds):
+        v0 = (v0 + v1) & _M64
+        v1 = ((v1 << 13) | (v1 >> 51)) & _M64 ^ v0
+        v0 = ((v0 << 32) | (v0 >> 32)) & _M64
+        v2 = (v2 + v3) & _M64
+        v3 = ((v3 << 16) | (v3 >> 48)) & _M64 ^ v2
+        v0 = (v0 + v3) & _M64
+        v3 = ((v3 << 21) | (v3 >> 43)) & _M64 ^ v0
+        v2 = (v2 + v1) & _M64
+        v1 = ((v1 << 17) | (v1 >> 47)) & _M64 ^ v2
+        v2 = ((v2 << 32) | (v2 >> 32)) & _M64
+    return v0, v1, v2, v3
+
+
+def siphash24(key: Any, data: Any) -> int:
+    """SipHash-2-4 of ``data`` under the 16-byte ``key`` (both any bytes-like): the 64-bit result."""
+    k = bytes(memoryview(key))
+    if len(k) != 16:
+        raise ValueError(f"a SipHash key is 16 bytes, not {len(k)}")
+    d = bytes(memoryview(data))
+    k0 = int.from_bytes(k[:8], "little")
+    k1 = int.from_bytes(k[8:], "little")
+    v0, v1, v2, v3 = k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573
+    n = len(d)
+    full = n - n % 8
+    words = [int.from_bytes(d[i:i + 8], "little") for i in range(0, full, 8)]
+    words.append(((n & 0xFF) << 56) | int.from_bytes(d[full:], "little"))  # the length in the top byte
+    for m in words:
+        v3 ^= m
+        v0, v1, v2, v3 = _sip_rounds(v0, v1, v2, v3, 2)
+        v0 ^= m
+    v2 ^= 0xFF
+    v0, v1, v2, v3 = _sip_rounds(v0, v1, v2, v3, 4)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def siphash24_words(k0: int, k1: int, m0: int, m1: int) -> int:
+    """SipHash-2-4 of the 16-byte message ``m0`` ``m1`` (little-endian words) under the key ``k0`` ``k1``
+    (likewise): ``siphash24(k0 || k1, m0 || m1)`` of the byte forms."""
+    key = k0.to_bytes(8, "little") + k1.to_bytes(8, "little")
+    return siphash24(key, m0.to_bytes(8, "little") + m1.to_bytes(8, "little"))
 
 
 # --- header pack/unpack helpers ---------------------------------------------------------------------

@@ -123,6 +123,51 @@ cdef extern from *:
     static inline uint32_t aiostack_get32(const unsigned char *p) {
         return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
     }
+    /* SipHash-2-4 (Aumasson & Bernstein, "SipHash: a fast short-input PRF", 2012): the keyed hash F of
+       RFC 6528 §3 (ISNs) and RFC 6056 §3.3.3 (ephemeral ports), as Linux uses it for both. Message
+       words and the key are read little-endian, as the reference implementation does. */
+    typedef struct { uint64_t v0, v1, v2, v3; } aiostack_sip;
+    static inline uint64_t aiostack_rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+    static inline void aiostack_sip_round(aiostack_sip *s) {
+        s->v0 += s->v1; s->v1 = aiostack_rotl64(s->v1, 13); s->v1 ^= s->v0; s->v0 = aiostack_rotl64(s->v0, 32);
+        s->v2 += s->v3; s->v3 = aiostack_rotl64(s->v3, 16); s->v3 ^= s->v2;
+        s->v0 += s->v3; s->v3 = aiostack_rotl64(s->v3, 21); s->v3 ^= s->v0;
+        s->v2 += s->v1; s->v1 = aiostack_rotl64(s->v1, 17); s->v1 ^= s->v2; s->v2 = aiostack_rotl64(s->v2, 32);
+    }
+    static inline void aiostack_sip_init(aiostack_sip *s, uint64_t k0, uint64_t k1) {
+        s->v0 = k0 ^ 0x736f6d6570736575ULL; s->v1 = k1 ^ 0x646f72616e646f6dULL;
+        s->v2 = k0 ^ 0x6c7967656e657261ULL; s->v3 = k1 ^ 0x7465646279746573ULL;
+    }
+    static inline void aiostack_sip_word(aiostack_sip *s, uint64_t m) {  /* c = 2 compression rounds */
+        s->v3 ^= m; aiostack_sip_round(s); aiostack_sip_round(s); s->v0 ^= m;
+    }
+    static inline uint64_t aiostack_sip_final(aiostack_sip *s) {  /* d = 4 finalisation rounds */
+        s->v2 ^= 0xff;
+        aiostack_sip_round(s); aiostack_sip_round(s); aiostack_sip_round(s); aiostack_sip_round(s);
+        return s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+    }
+    static inline uint64_t aiostack_le64(const unsigned char *p, Py_ssize_t n) {
+        uint64_t m = 0;
+        for (Py_ssize_t i = 0; i < n; i++) m |= (uint64_t)p[i] << (8 * i);
+        return m;
+    }
+    static inline uint64_t aiostack_siphash24(uint64_t k0, uint64_t k1, const unsigned char *p, Py_ssize_t n) {
+        aiostack_sip s;
+        Py_ssize_t full = n & ~(Py_ssize_t)7;
+        aiostack_sip_init(&s, k0, k1);
+        for (Py_ssize_t i = 0; i < full; i += 8) aiostack_sip_word(&s, aiostack_le64(p + i, 8));
+        /* the last word: the remaining bytes, the message length (mod 256) in the top byte */
+        aiostack_sip_word(&s, ((uint64_t)(n & 0xff) << 56) | aiostack_le64(p + full, n - full));
+        return aiostack_sip_final(&s);
+    }
+    static inline uint64_t aiostack_siphash24_words(uint64_t k0, uint64_t k1, uint64_t m0, uint64_t m1) {
+        aiostack_sip s;
+        aiostack_sip_init(&s, k0, k1);
+        aiostack_sip_word(&s, m0);
+        aiostack_sip_word(&s, m1);
+        aiostack_sip_word(&s, (uint64_t)16 << 56);
+        return aiostack_sip_final(&s);
+    }
     """
     uint32_t aiostack_sum16(const unsigned char *p, Py_ssize_t n) nogil
     uint32_t aiostack_fold64(uint64_t s) nogil
@@ -131,6 +176,9 @@ cdef extern from *:
     uint32_t aiostack_get16(const unsigned char *p) nogil
     uint32_t aiostack_get32(const unsigned char *p) nogil
     int aiostack_mv_ptr(object o, int writable, unsigned char **p, Py_ssize_t *n)
+    uint64_t aiostack_le64(const unsigned char *p, Py_ssize_t n) nogil
+    uint64_t aiostack_siphash24(uint64_t k0, uint64_t k1, const unsigned char *p, Py_ssize_t n) nogil
+    uint64_t aiostack_siphash24_words(uint64_t k0, uint64_t k1, uint64_t m0, uint64_t m1) nogil
 
 cdef extern from "Python.h":
     # Declared without an exception clause so that a failure can be inspected and translated here.
@@ -153,6 +201,8 @@ __all__ = [
     "seq_in_window",
     "seq_max",
     "seq_min",
+    "siphash24",
+    "siphash24_words",
     "pack_ethernet",
     "unpack_ethernet",
     "pack_ipv4",
@@ -400,6 +450,25 @@ cpdef int64_t seq_max(uint32_t a, uint32_t b) noexcept:
 
 cpdef int64_t seq_min(uint32_t a, uint32_t b) noexcept:
     return a if <int32_t>(a - b) < 0 else b
+
+
+# --- SipHash-2-4: the keyed hash for ISNs (RFC 6528 §3) and ephemeral ports (RFC 6056 §3.3.3) -----
+
+
+def siphash24(key, data):
+    """SipHash-2-4 of ``data`` under the 16-byte ``key`` (both any bytes-like): the 64-bit result."""
+    cdef const unsigned char[::1] k = key
+    cdef const unsigned char[::1] d = data
+    if k.shape[0] != 16:
+        raise ValueError(f"a SipHash key is 16 bytes, not {k.shape[0]}")
+    cdef Py_ssize_t n = d.shape[0]
+    return aiostack_siphash24(aiostack_le64(&k[0], 8), aiostack_le64(&k[8], 8), &d[0] if n else NULL, n)
+
+
+cpdef uint64_t siphash24_words(uint64_t k0, uint64_t k1, uint64_t m0, uint64_t m1) noexcept:
+    """SipHash-2-4 of the 16-byte message ``m0`` ``m1`` (little-endian words) under the key ``k0`` ``k1``
+    (likewise): ``siphash24(k0 || k1, m0 || m1)`` of the byte forms, without making them."""
+    return aiostack_siphash24_words(k0, k1, m0, m1)
 
 
 # --- Ethernet II (IEEE 802.3 §3.2.6) ----------------------------------------------------------------

@@ -173,6 +173,36 @@ def test_checksum_fold(fp: ModuleType) -> None:
 # --- sequence numbers -------------------------------------------------------------------------------
 
 
+# SipHash-2-4 reference vectors (the paper's appendix and the reference implementation's vectors.h):
+# key 00 01 .. 0f, message 00 01 .. (n - 1).
+SIPHASH_VECTORS = {0: 0x726FDB47DD0E0E31, 1: 0x74F839C593DC67FD, 2: 0x0D6C8009D9A94F5A, 15: 0xA129CA6149BE45E5,
+                   16: 0x3F2ACC7F57C29BDB, 32: 0x7127512F72F27CCE}
+
+
+@pytest.mark.parametrize("n", sorted(SIPHASH_VECTORS))
+def test_siphash24_reference_vectors(fp: ModuleType, n: int) -> None:
+    key = bytes(range(16))
+    assert fp.siphash24(key, bytes(range(n))) == SIPHASH_VECTORS[n]
+    assert fp.siphash24(bytearray(key), memoryview(bytes(range(n)))) == SIPHASH_VECTORS[n]
+
+
+def test_siphash24_words_is_the_16_byte_message(fp: ModuleType) -> None:
+    k0, k1 = 0x0706050403020100, 0x0F0E0D0C0B0A0908  # the key 00 .. 0f as little-endian words
+    assert fp.siphash24_words(k0, k1, k0, k1) == SIPHASH_VECTORS[16]  # the message 00 .. 0f likewise
+    words = (0x0123456789ABCDEF, 0xFEDCBA9876543210, 0xC612000180000000, 0x00500000C6120002)
+    as_bytes = [w.to_bytes(8, "little") for w in words]
+    assert fp.siphash24_words(*words) == fp.siphash24(as_bytes[0] + as_bytes[1], as_bytes[2] + as_bytes[3])
+
+
+def test_siphash24_bad_arguments(fp: ModuleType) -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        fp.siphash24(bytes(15), b"")
+    with pytest.raises(OverflowError):
+        fp.siphash24_words(1 << 64, 0, 0, 0)
+    with pytest.raises(OverflowError):
+        fp.siphash24_words(0, 0, -1, 0)
+
+
 def test_seq_arithmetic_wraps(fp: ModuleType) -> None:
     assert fp.seq_add(0xFFFFFFFF, 1) == 0
     assert fp.seq_add(0, -1) == 0xFFFFFFFF

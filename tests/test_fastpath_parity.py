@@ -121,6 +121,14 @@ def test_sequence_arithmetic(a: int, b: int, n: int, size: int) -> None:
     same("seq_in_window", b, b, size)
 
 
+@SETTINGS
+@given(st.binary(min_size=16, max_size=16), buffers(max_size=100),
+       st.tuples(*([st.one_of(st.integers(0, (1 << 64) - 1), st.integers(-2, 2), st.just(1 << 64))] * 4)))
+def test_siphash(key: bytes, data: Any, words: tuple[int, int, int, int]) -> None:
+    same("siphash24", key, data)
+    same("siphash24_words", *words)
+
+
 # --- headers ----------------------------------------------------------------------------------------
 
 

@@ -18,8 +18,17 @@ LOOPBACK_NET = 0x7F000000  # RFC 1122 §3.2.1.3 (g): 127.0.0.0/8 is internal hos
 LOOPBACK_MASK = 0xFF000000
 
 
+# Dotted quads already parsed, by text (bounded): an application connecting to one address again and
+# again has it parsed once.
+_PARSED: dict[str, int] = {}
+_PARSED_MAX = 1024
+
+
 def parse_ipv4(text: str) -> int:
     """Dotted quad to a 32-bit int; ValueError on anything else."""
+    value = _PARSED.get(text) if type(text) is str else None
+    if value is not None:
+        return value
     parts = text.split(".")
     if len(parts) != 4:
         raise ValueError(f"not an IPv4 address: {text!r}")
@@ -28,6 +37,9 @@ def parse_ipv4(text: str) -> int:
         if not p.isdigit() or int(p) > 255:
             raise ValueError(f"not an IPv4 address: {text!r}")
         value = (value << 8) | int(p)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[text] = value
     return value
 
 

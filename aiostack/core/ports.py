@@ -7,15 +7,16 @@ The secret and the counters come from an injected RNG; nothing here reads a cloc
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
+
+from aiostack.fastpath import siphash24_words
 
 
 class PortAllocator:
     """Picks ephemeral ports in ``[low, high]`` for one protocol."""
 
-    __slots__ = ("low", "high", "count", "_rng", "_secret", "_next")
+    __slots__ = ("low", "high", "count", "_rng", "_k0", "_k1", "_next")
 
     def __init__(self, rng: Any, low: int, high: int) -> None:
         if not 1 <= low <= high <= 65535:
@@ -25,14 +26,15 @@ class PortAllocator:
         self.count = high - low + 1
         self._rng = rng
         # RFC 6056 §3.3.3: secret_key, "chosen at random at boot" — here drawn from the injected RNG.
-        self._secret = rng.getrandbits(128).to_bytes(16, "big")
+        secret = rng.getrandbits(128)
+        self._k0 = secret & 0xFFFFFFFFFFFFFFFF  # the SipHash key's two halves
+        self._k1 = secret >> 64
         self._next = rng.getrandbits(16)  # next_ephemeral, "initialised to some random value"
 
     def _offset(self, local_ip: int, remote_ip: int, remote_port: int) -> int:
-        # RFC 6056 §3.3.3: offset = F(local_addr, remote_addr, remote_port, secret_key), F a keyed hash.
-        h = hashlib.blake2b(key=self._secret, digest_size=8)
-        h.update(local_ip.to_bytes(4, "big") + remote_ip.to_bytes(4, "big") + remote_port.to_bytes(2, "big"))
-        return int.from_bytes(h.digest(), "big")
+        # RFC 6056 §3.3.3: offset = F(local_addr, remote_addr, remote_port, secret_key), F a keyed hash
+        # (SipHash-2-4, as Linux).
+        return siphash24_words(self._k0, self._k1, (local_ip << 32) | remote_ip, remote_port)
 
     def connect_port(self, local_ip: int, remote_ip: int, remote_port: int,
                      suitable: Callable[[int], bool]) -> int | None:

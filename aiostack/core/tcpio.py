@@ -23,7 +23,9 @@ from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import Interface, format_ipv4, to_ip
 from aiostack.core.ipv4 import ETH_LEN
 from aiostack.core.ports import PortAllocator
+from aiostack.core.tcp.connection import TcpConnection
 from aiostack.core.tcp.input import segment_arrives
+from aiostack.core.tcp.listener import TcpListener
 from aiostack.core.tcp.output import poll_egress as conn_poll_egress
 from aiostack.core.tcp.segment import Segment, make_rst_for, new_segment
 from aiostack.core.tcp.state import ESTABLISHED, SYN_RECEIVED
@@ -172,8 +174,6 @@ class TcpIo:
     def tcp_connect(self, remote_ip: int | str, remote_port: int, *, local_ip: int | str | None = None,
                     local_port: int = 0, now_us: int) -> Any:
         """Active open (RFC 9293 §3.10.1); the SYN leaves on the next ``poll_egress``."""
-        from aiostack.core.tcp.connection import TcpConnection
-
         rip = to_ip(remote_ip)
         if not 0 < remote_port <= 65535:
             raise ValueError(f"bad port {remote_port}")
@@ -210,8 +210,6 @@ class TcpIo:
 
     def tcp_listen(self, local_ip: int | str = 0, local_port: int = 0, backlog: int = 128) -> Any:
         """Passive open (RFC 9293 §3.10.1); ``local_ip`` 0 listens on every address."""
-        from aiostack.core.tcp.listener import TcpListener
-
         lip = to_ip(local_ip)
         if lip and lip not in self._addrs and lip >> 24 != 127:
             raise OSError(errno.EADDRNOTAVAIL, f"{format_ipv4(lip)} is not a local address")

@@ -15,6 +15,8 @@ from aiostack.core.tcp.sendbuf cimport SendBuffer
 from aiostack.core.tcp.timers cimport Timers
 
 cpdef list _appended(items, item)
+@cython.locals(shift=int)
+cpdef int choose_wscale(int64_t recv_buffer_bytes) except -1
 
 # Out of the cyclic GC (its ~125 fields made each connection the costliest object of a full collection:
 # 10,000 open connections, a third of it). It references no object that can lead back to it: the

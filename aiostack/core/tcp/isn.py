@@ -8,37 +8,32 @@ The engine has no randomness of its own: the secret is injected (``isn_secret``)
 
 from __future__ import annotations
 
-import struct
 from hashlib import blake2s
-from typing import Any
+
+from aiostack.fastpath import siphash24_words
 
 _MASK32 = 0xFFFFFFFF
-_TUPLE = struct.Struct("!IHIH")  # local IP, local port, remote IP, remote port (network order)
-_TAG = b"isn+tsoff"
-# The keyed hash state with the tag already absorbed, by secret: a connection copies one and hashes its
-# 4-tuple, instead of keying a new hash (one compression saved) and absorbing the tag again.
-_BASES: dict[bytes, Any] = {}
-_BASES_MAX = 64
+# The 128-bit SipHash key derived from each secret (of any length), cached: a connection hashes only its
+# 4-tuple.
+_KEYS: dict[bytes, tuple[int, int]] = {}
+_KEYS_MAX = 64
 
 
-def _key(secret: bytes) -> bytes:
-    # blake2s keys are at most 32 bytes; longer secrets are hashed down, empty ones still give a keyed hash.
-    if len(secret) > 32:
-        return blake2s(secret).digest()
-    return secret
+def _key(secret: bytes) -> tuple[int, int]:
+    k = blake2s(secret, digest_size=16, person=b"tcp-isn").digest()
+    return int.from_bytes(k[:8], "little"), int.from_bytes(k[8:], "little")
 
 
 def _f(secret: bytes, local_ip: int, local_port: int, remote_ip: int, remote_port: int) -> tuple[int, int]:
-    """F(4-tuple, secret): one keyed 64-bit hash, split into two independent 32-bit halves (the ISN's
-    and the timestamp offset's: one hash per connection, not one per value)."""
-    base = _BASES.get(secret)
-    if base is None:
-        if len(_BASES) >= _BASES_MAX:
-            _BASES.clear()
-        base = _BASES[secret] = blake2s(_TAG, digest_size=8, key=_key(secret))
-    h = base.copy()
-    h.update(_TUPLE.pack(local_ip, local_port, remote_ip, remote_port))
-    d = int.from_bytes(h.digest(), "big")
+    """F(4-tuple, secret): SipHash-2-4 (the keyed hash Linux uses for ISNs) of the 4-tuple, its 64 bits
+    split into two independent 32-bit halves (the ISN's and the timestamp offset's: one hash per
+    connection, not one per value)."""
+    key = _KEYS.get(secret)
+    if key is None:
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        key = _KEYS[secret] = _key(secret)
+    d = siphash24_words(key[0], key[1], (local_ip << 32) | remote_ip, (local_port << 16) | remote_port)
     return d >> 32, d & _MASK32
 
 
