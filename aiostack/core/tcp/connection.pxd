@@ -178,5 +178,6 @@ cdef class TcpConnection:
     cpdef enter_closed(self, error)
     cpdef enter_time_wait(self, now_us)
     cpdef fail(self, error)
+    @cython.locals(now=int64_t, offset=int64_t)
     cpdef ts_now(self, now_us)
     cpdef on_icmp_error(self, kind, mtu=*, now_us=*)

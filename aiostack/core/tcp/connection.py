@@ -743,8 +743,10 @@ class TcpConnection:
         self.enter_closed(error)
 
     def ts_now(self, now_us: int) -> int:
-        # RFC 7323 §5.4: a 1 ms timestamp clock, offset per connection.
-        return (now_us // 1000 + self.ts_offset) & _MASK32
+        # RFC 7323 §5.4: a 1 ms timestamp clock, offset per connection (compiled: C integers).
+        now = now_us
+        offset = self.ts_offset
+        return (now // 1000 + offset) & 0xFFFFFFFF  # a literal: a C constant when compiled
 
     # ============================================================================================
     # ICMP (RFC 1122 §4.2.3.9, RFC 1191, RFC 5927)

@@ -84,31 +84,36 @@ class RttEstimator:
             return  # a clock going backwards gives no information
         if rtt_us == 0:
             rtt_us = 1
-        n = expected_samples if expected_samples > 1 else 1
         self.latest_rtt_us = rtt_us
         if self.min_rtt_us is None or rtt_us < self.min_rtt_us:
             self.min_rtt_us = rtt_us
         self.samples += 1
-        srtt = self.srtt_us
-        if srtt is None:
+        # (compiled: the arithmetic below in C integers, see rtt.pxd; only the stored results become objects)
+        r = rtt_us
+        n = expected_samples if expected_samples > 1 else 1
+        old = self.srtt_us
+        if old is None:
             # RFC 6298 §2.2: first measurement R: SRTT <- R, RTTVAR <- R/2.
-            srtt = rtt_us
-            rttvar = rtt_us // 2
+            srtt = r
+            rttvar = r // 2
         else:
             # RFC 6298 §2.3: RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'| (with the *old* SRTT),
             # then SRTT <- (1 - alpha) * SRTT + alpha * R'. RFC 7323 app. G: alpha' = alpha / n, etc.
-            err = srtt - rtt_us
+            srtt = old
+            prev_var = self.rttvar_us
+            err = srtt - r
             if err < 0:
                 err = -err
             bdiv = BETA_DIV * n
             adiv = ALPHA_DIV * n
-            rttvar = ((bdiv - 1) * self.rttvar_us + err) // bdiv
-            srtt = ((adiv - 1) * srtt + rtt_us) // adiv
+            rttvar = ((bdiv - 1) * prev_var + err) // bdiv
+            srtt = ((adiv - 1) * srtt + r) // adiv
         self.srtt_us = srtt
         self.rttvar_us = rttvar
         # RFC 6298 §2.2/2.3: RTO <- SRTT + max(G, K * RTTVAR), then §2.4/2.5 clamping.
         var = K * rttvar
-        self.base_rto_us = self._clamp(srtt + (var if var > CLOCK_GRANULARITY_US else CLOCK_GRANULARITY_US))
+        granularity = CLOCK_GRANULARITY_US
+        self.base_rto_us = self._clamp(srtt + (var if var > granularity else granularity))
         # RFC 6298 §5.7 note: a new sample after backoff means the path answers again; the backed-off
         # RTO is replaced by the freshly computed one.
         self.backoff_shift = 0

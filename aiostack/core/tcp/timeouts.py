@@ -51,20 +51,25 @@ def arm_rto(self: TcpConnection, now_us: int) -> None:
 
 def arm_tlp(self: TcpConnection, now_us: int) -> None:
     """RFC 8985 §7.2: (re)arm the probe timeout after new data went out, when it beats the RTO."""
-    srtt = self.rtt.srtt_us
+    smoothed = self.rtt.srtt_us
     t = self.timers
-    if (srtt is not None and self.sack_ok and not self.in_recovery and not self.tlp_out
-            and self.cfg_tlp and not self.retries and t.rto is not None):
+    rto_at = t.rto
+    if (smoothed is not None and self.sack_ok and not self.in_recovery and not self.tlp_out
+            and self.cfg_tlp and not self.retries and rto_at is not None):
+        # (compiled: the arithmetic in C integers, see timeouts.pxd; one int object made, the deadline)
+        srtt = smoothed
+        now = now_us
+        rto = rto_at
+        mss = self.snd_mss
         # PTO = 2*SRTT, plus the worst-case delayed ACK when one segment is in flight
         pto = 2 * srtt
-        if seq_diff(self.snd_max, self.snd_una) <= self.snd_mss:
-            pto += self.cfg_delack_us * 5
+        if seq_diff(self.snd_max, self.snd_una) <= mss:
+            delack = self.cfg_delack_us
+            pto += delack * 5
         if pto < 10_000:
             pto = 10_000
-        if now_us + pto < t.rto:
-            t.tlp = now_us + pto
-        else:
-            t.tlp = None
+        at = now + pto
+        t.tlp = at if at < rto else None
 
 
 def on_tlp(self: TcpConnection, now_us: int) -> None:

@@ -30,10 +30,26 @@ class Timers:
         self.fin_wait2: int | None = None  # orphaned FIN-WAIT-2 (Linux tcp_fin_timeout)
 
     def earliest(self) -> int | None:
-        best: int | None = None
-        for d in (self.rto, self.tlp, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2):
-            if d is not None and (best is None or d < best):
-                best = d
+        # field by field (no tuple of the seven per call: this runs after every segment)
+        best = self.rto
+        d = self.tlp
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self.delack
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self.persist
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self.keepalive
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self.time_wait
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self.fin_wait2
+        if d is not None and (best is None or d < best):
+            best = d
         return best
 
     def clear(self) -> None:
