@@ -104,14 +104,17 @@ class RttEstimator:
             err = srtt - r
             if err < 0:
                 err = -err
-            bdiv = BETA_DIV * n
-            adiv = ALPHA_DIV * n
+            bdiv = BETA_DIV
+            bdiv *= n
+            adiv = ALPHA_DIV
+            adiv *= n
             rttvar = ((bdiv - 1) * prev_var + err) // bdiv
             srtt = ((adiv - 1) * srtt + r) // adiv
         self.srtt_us = srtt
         self.rttvar_us = rttvar
         # RFC 6298 §2.2/2.3: RTO <- SRTT + max(G, K * RTTVAR), then §2.4/2.5 clamping.
-        var = K * rttvar
+        var = K
+        var *= rttvar
         granularity = CLOCK_GRANULARITY_US
         self.base_rto_us = self._clamp(srtt + (var if var > granularity else granularity))
         # RFC 6298 §5.7 note: a new sample after backoff means the path answers again; the backed-off
