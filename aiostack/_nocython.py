@@ -2,9 +2,10 @@
 is not installed (with Cython installed, its own pure-Python ``cython`` module does the same: nothing).
 
 In the compiled build the decorators act: ``no_gc`` leaves a class's instances out of the cyclic garbage
-collector (only for leaf objects that hold numbers, strings, bytes and lists of them, which can never be
-part of a reference cycle), ``freelist(n)`` keeps up to n freed instances for reuse, ``locals(name=type)``
-types a function's local variables.
+collector (only for objects through which no reference cycle can pass: leaf objects holding numbers,
+strings, bytes and lists of them, and the TCP connection, see docs/ARCHITECTURE.md "Compiled code"),
+``freelist(n)`` keeps up to n freed instances for reuse, ``locals(name=type)`` types a function's local
+variables.
 """
 
 from __future__ import annotations

@@ -107,6 +107,10 @@ def choose_wscale(recv_buffer_bytes: int) -> int:
     return shift
 
 
+# Compiled, out of the cyclic GC (its ~125 fields made each connection the costliest object of a full
+# collection). Nothing a connection references may lead back to it: the listener is held weakly, the
+# errors it makes are never raised by it (the application gets copies), the rest are numbers, bytes,
+# events, segments and no_gc helpers. See docs/ARCHITECTURE.md ("Compiled code").
 @cython.no_gc
 @cython.cclass
 class TcpConnection:
@@ -184,7 +188,7 @@ class TcpConnection:
         self.counters = TcpCounters("tcp")
         self.state: State = CLOSED
         # weakref.ref to the listener while the connection waits in its queues, else None. Weak: the
-        # connection is out of the cyclic GC (see the class comment), so it must not close a cycle.
+        # connection is out of the cyclic GC (see above the class), so it must not close a cycle.
         self.listener_ref: weakref.ref[TcpListener] | None = None
         self.passive = False
         self.created_us = now_us
