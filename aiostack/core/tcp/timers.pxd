@@ -1,6 +1,9 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cpdef _earlier(a, b)
+
+
 cdef class Timers:
     cdef public object rto
     cdef public object tlp

@@ -13,6 +13,13 @@ except ImportError:  # run from source without Cython installed
     from aiostack import _nocython as cython  # type: ignore[no-redef,unused-ignore]
 
 
+def _earlier(a: int | None, b: int | None) -> int | None:
+    """The earlier of two deadlines, None meaning not armed."""
+    if a is None or (b is not None and b < a):
+        return b
+    return a
+
+
 @cython.no_gc
 @cython.cclass
 class Timers:
@@ -30,27 +37,12 @@ class Timers:
         self.fin_wait2: int | None = None  # orphaned FIN-WAIT-2 (Linux tcp_fin_timeout)
 
     def earliest(self) -> int | None:
-        # field by field (no tuple of the seven per call: this runs after every segment)
-        best = self.rto
-        d = self.tlp
-        if d is not None and (best is None or d < best):
-            best = d
-        d = self.delack
-        if d is not None and (best is None or d < best):
-            best = d
-        d = self.persist
-        if d is not None and (best is None or d < best):
-            best = d
-        d = self.keepalive
-        if d is not None and (best is None or d < best):
-            best = d
-        d = self.time_wait
-        if d is not None and (best is None or d < best):
-            best = d
-        d = self.fin_wait2
-        if d is not None and (best is None or d < best):
-            best = d
-        return best
+        # pairwise, without a tuple of the seven per call: this runs after every segment
+        best = _earlier(self.rto, self.tlp)
+        best = _earlier(best, self.delack)
+        best = _earlier(best, self.persist)
+        best = _earlier(_earlier(best, self.keepalive), self.time_wait)
+        return _earlier(best, self.fin_wait2)
 
     def clear(self) -> None:
         self.rto = self.tlp = self.delack = self.persist = self.keepalive = self.time_wait = self.fin_wait2 = None
