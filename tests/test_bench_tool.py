@@ -201,6 +201,47 @@ def test_a_failing_sample_marks_its_row_and_the_run_goes_on() -> None:
     assert d["reference"]["samples"] == [2.0]
 
 
+def test_each_sample_starts_with_the_garbage_of_the_one_before_collected() -> None:
+    """Garbage in reference cycles left by one sample (the other side's closed connections) is collected
+    before the next sample starts, not on its clock."""
+    import argparse
+    import gc
+    import weakref
+
+    from aiostack.tools import bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    b = bench.Bench(parser.parse_args(["--repeat", "1"]))
+    row = bench.Row("bulk", "bulk", "MB/s", "kernel loopback")
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    left: list[weakref.ref[Cycle]] = []
+
+    async def leaves_a_cycle(ep: wl.Endpoints) -> dict[str, Any]:
+        left.append(weakref.ref(Cycle()))  # garbage once this returns, freed only by the collector
+        return {"value": 1.0, "verified": True}
+
+    seen: list[bool] = []
+
+    async def looks(ep: wl.Endpoints) -> dict[str, Any]:
+        seen.append(left[0]() is None)
+        return {"value": 1.0, "verified": True}
+
+    gc.disable()  # no automatic collection in between: only the bench's own
+    try:
+        with asyncio.Runner() as runner:
+            b._sample(runner, row, "reference", bench.kernel_session, leaves_a_cycle, "bulk reference 1/2")
+            assert left[0]() is not None  # still there after the sample
+            b._sample(runner, row, "reference", bench.kernel_session, looks, "bulk reference 2/2")
+    finally:
+        gc.enable()
+    assert seen == [True]
+
+
 def test_bench_rejects_unknown_workload(tmp_path: pathlib.Path) -> None:
     r = subprocess.run([sys.executable, "-m", "aiostack", "bench", "--only", "nonsense"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
