@@ -18,7 +18,11 @@ _REGISTRY: dict[str, type[CongestionControl]] = {}
 
 
 def register(name: str, cls: type[CongestionControl]) -> None:
-    """Make ``cls`` available under ``name`` (replacing an earlier registration of that name)."""
+    """Make ``cls`` available under ``name`` (replacing an earlier registration of that name).
+
+    Each connection holds its own instance; like everything a connection holds, it must not reference the
+    connection, its stack or the application (the connection is out of the cyclic GC when compiled: a
+    cycle through it would never be collected)."""
     if not name or not isinstance(name, str):
         raise ValueError(f"congestion control name must be a non-empty string, got {name!r}")
     if not (isinstance(cls, type) and issubclass(cls, CongestionControl)):
