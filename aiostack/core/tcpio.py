@@ -559,7 +559,7 @@ class TcpIo:
                 item: Any = frame
                 if offload:
                     gso_size = mss if (mss and clen > mss) else 0
-                    item = _offload_frame(frame, (frame[46] >> 4) << 2, gso_size)
+                    item = _offload_frame(frame, gso_size)
                     count += (clen + gso_size - 1) // gso_size if gso_size else 1
                 else:
                     count += 1
@@ -598,10 +598,12 @@ def _soft_gso(seq: int, flags: int, payload: Any, plen: int, mss: int) -> list[t
     return out
 
 
-def _offload_frame(frame: bytearray, tcp_header_len: int, gso_size: int) -> OffloadFrame:
-    """virtio 1.2 §5.1.6.2: NEEDS_CSUM from the TCP header on; GSO_TCPV4 cut into ``gso_size`` payloads."""
+def _offload_frame(frame: bytearray, gso_size: int) -> OffloadFrame:
+    """virtio 1.2 §5.1.6.2: NEEDS_CSUM from the TCP header on; GSO_TCPV4 cut into ``gso_size`` payloads
+    after the headers (the TCP header's length is its data offset, RFC 9293 §3.1)."""
     csum_start = ETH_LEN + 20
     if gso_size:
+        tcp_header_len = (frame[csum_start + 12] >> 4) << 2
         return OffloadFrame(frame, NEEDS_CSUM, GSO_TCPV4, gso_size, csum_start + tcp_header_len, csum_start,
                             TCP_CSUM_OFFSET)
     return OffloadFrame(frame, NEEDS_CSUM, GSO_NONE, 0, 0, csum_start, TCP_CSUM_OFFSET)

@@ -68,7 +68,6 @@ from aiostack.wire.tcp import RST
 if TYPE_CHECKING:
     from aiostack.core.tcp.listener import TcpListener
 
-_MASK32 = 0xFFFFFFFF
 # RFC 7323 §2.3: the shift count is at most 14.
 MAX_WSCALE = 14
 # RFC 9293 §3.7.1: without an MSS option the sender assumes 536 (IPv4).
