@@ -24,121 +24,121 @@ cpdef int choose_wscale(int64_t recv_buffer_bytes) except -1
 # and the no_gc helpers.
 @cython.no_gc
 cdef class TcpConnection:
-    cdef public object ack_now
-    cdef public object buf_seq
+    cdef public bint ack_now
+    cdef public int64_t buf_seq
     cdef public CongestionControl cc
-    cdef public object chack_count
-    cdef public object chack_window_us
-    cdef public object close_after_open
-    cdef public object closed_reported
+    cdef public int64_t chack_count
+    cdef public int64_t chack_window_us
+    cdef public bint close_after_open
+    cdef public bint closed_reported
     cdef public object _config
     cdef public object cfg_recv_buffer
     cdef public object cfg_delack_us
     cdef public object cfg_delack_segments
     cdef public bint cfg_tlp
-    cdef public object cork
+    cdef public bint cork
     cdef public TcpCounters counters
-    cdef public object created_us
+    cdef public int64_t created_us
     cdef public object dsack
-    cdef public object dupacks
-    cdef public object dupthresh
+    cdef public int64_t dupacks
+    cdef public int64_t dupthresh
     cdef public object eifel_ts
     cdef public object error
-    cdef public object fin_queued
-    cdef public object fin_rcvd
+    cdef public bint fin_queued
+    cdef public bint fin_rcvd
     cdef public object fin_seq
-    cdef public object first_partial
-    cdef public object head_sent_us
-    cdef public object high_rxt
-    cdef public object in_recovery
-    cdef public object inflation
-    cdef public object irs
+    cdef public bint first_partial
+    cdef public int64_t head_sent_us
+    cdef public int64_t high_rxt
+    cdef public bint in_recovery
+    cdef public int64_t inflation
+    cdef public int64_t irs
     cdef public object isn_secret
-    cdef public object iss
-    cdef public object ka_probes
-    cdef public object karn_blocked
+    cdef public int64_t iss
+    cdef public int64_t ka_probes
+    cdef public bint karn_blocked
     cdef public object keepalive
     cdef public object keepalive_count
     cdef public object keepalive_idle_us
     cdef public object keepalive_interval_us
-    cdef public object last_ack_sent
-    cdef public object last_rx_us
+    cdef public int64_t last_ack_sent
+    cdef public int64_t last_rx_us
     cdef public object last_send_us
     cdef public object local_ip
-    cdef public object local_mss
-    cdef public object local_port
-    cdef public object max_snd_wnd
-    cdef public object nagle
-    cdef public object need_syn
+    cdef public int64_t local_mss
+    cdef public int64_t local_port
+    cdef public int64_t max_snd_wnd
+    cdef public bint nagle
+    cdef public bint need_syn
     cdef public object ooo_fin
     cdef public object out
-    cdef public object passive
-    cdef public object peer_mss
-    cdef public object persist_backoff
+    cdef public bint passive
+    cdef public int64_t peer_mss
+    cdef public int64_t persist_backoff
     cdef public object persist_start_us
-    cdef public object prior_cwnd
-    cdef public object prior_ssthresh
-    cdef public object probes_out
-    cdef public object prr_delivered
-    cdef public object prr_last_delivered
-    cdef public object prr_out
-    cdef public object rack_scan_us
-    cdef public object rcv_adv
-    cdef public object rcv_mss
-    cdef public object rcv_nxt
-    cdef public object rcv_unacked
-    cdef public object rcv_wscale
-    cdef public object read_closed
-    cdef public object recover
-    cdef public object recover_fs
-    cdef public object recovery_us
+    cdef public int64_t prior_cwnd
+    cdef public int64_t prior_ssthresh
+    cdef public int64_t probes_out
+    cdef public int64_t prr_delivered
+    cdef public int64_t prr_last_delivered
+    cdef public int64_t prr_out
+    cdef public int64_t rack_scan_us
+    cdef public int64_t rcv_adv
+    cdef public int64_t rcv_mss
+    cdef public int64_t rcv_nxt
+    cdef public int64_t rcv_unacked
+    cdef public int64_t rcv_wscale
+    cdef public bint read_closed
+    cdef public int64_t recover
+    cdef public int64_t recover_fs
+    cdef public int64_t recovery_us
     cdef public ReceiveBuffer recvbuf
-    cdef public object reduction_us
+    cdef public int64_t reduction_us
     cdef public object remote_ip
-    cdef public object remote_port
-    cdef public object retries
-    cdef public object rto_eifel_pending
+    cdef public int64_t remote_port
+    cdef public int64_t retries
+    cdef public bint rto_eifel_pending
     cdef public object rto_eifel_ts
     cdef public object rto_prior
     cdef public RttEstimator rtt
     cdef public object rtt_seq
-    cdef public object rtt_time
-    cdef public object rtx_again_bytes
-    cdef public object rtx_head
-    cdef public object rtx_tail
-    cdef public object rtx_ts
-    cdef public object sack_ok
+    cdef public int64_t rtt_time
+    cdef public int64_t rtx_again_bytes
+    cdef public bint rtx_head
+    cdef public bint rtx_tail
+    cdef public int64_t rtx_ts
+    cdef public bint sack_ok
     cdef public SackScoreboard _scoreboard
     cdef public SendBuffer sendbuf
-    cdef public object shutdown_after_open
-    cdef public object snd_max
-    cdef public object snd_mss
-    cdef public object snd_nxt
-    cdef public object snd_una
-    cdef public object snd_wl1
-    cdef public object snd_wl2
-    cdef public object snd_wnd
-    cdef public object snd_wscale
+    cdef public bint shutdown_after_open
+    cdef public int64_t snd_max
+    cdef public int64_t snd_mss
+    cdef public int64_t snd_nxt
+    cdef public int64_t snd_una
+    cdef public int64_t snd_wl1
+    cdef public int64_t snd_wl2
+    cdef public int64_t snd_wnd
+    cdef public int64_t snd_wscale
     cdef public object soft_error
     cdef public object state
-    cdef public object syn_reuse
-    cdef public object syn_sent_us
-    cdef public object tail_end
-    cdef public object tail_lost
+    cdef public bint syn_reuse
+    cdef public int64_t syn_sent_us
+    cdef public int64_t tail_end
+    cdef public bint tail_lost
     cdef public Timers timers
-    cdef public object tlp_new
-    cdef public object tlp_out
-    cdef public object ts_offset
-    cdef public object ts_ok
-    cdef public object ts_recent
-    cdef public object ts_recent_us
-    cdef public object undo_bytes
-    cdef public object undo_end
-    cdef public object undo_start
+    cdef public bint tlp_new
+    cdef public bint tlp_out
+    cdef public int64_t ts_offset
+    cdef public bint ts_ok
+    cdef public int64_t ts_recent
+    cdef public int64_t ts_recent_us
+    cdef public int64_t undo_bytes
+    cdef public int64_t undo_end
+    cdef public int64_t undo_start
     cdef public object user_timeout_us
-    cdef public object writable_armed
+    cdef public bint writable_armed
     cdef public object write_low_water
-    cdef public object ws_ok
+    cdef public bint ws_ok
     cdef public object listener_ref
     cdef public object events
     cdef public object _rtx_list

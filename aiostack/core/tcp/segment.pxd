@@ -2,16 +2,17 @@
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 from aiostack._fastpath cimport seq_add
 
 cdef class Segment:
-    cdef public object src_port
-    cdef public object dst_port
-    cdef public object seq
-    cdef public object ack
-    cdef public object flags
-    cdef public object window
+    cdef public int64_t src_port
+    cdef public int64_t dst_port
+    cdef public int64_t seq
+    cdef public int64_t ack
+    cdef public int64_t flags
+    cdef public int64_t window
     cdef public object payload
     cdef public object mss
     cdef public object wscale
@@ -22,4 +23,5 @@ cdef class Segment:
 
 
 @cython.locals(seg=Segment)
-cpdef Segment new_segment(src_port, dst_port, seq, ack, flags, window, payload)
+cpdef Segment new_segment(int64_t src_port, int64_t dst_port, int64_t seq, int64_t ack, int64_t flags,
+                          int64_t window, payload)

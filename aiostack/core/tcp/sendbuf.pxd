@@ -1,15 +1,20 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cimport cython
+from libc.stdint cimport int64_t
+
 cdef class SendBuffer:
     cdef public object _chunks
     cdef public object _starts
-    cdef public object _head
-    cdef public object base
-    cdef public object end
-    cdef public object capacity
+    cdef public int64_t _head
+    cdef public int64_t base
+    cdef public int64_t end
+    cdef public int64_t capacity
 
     cpdef write(self, data)
-    cpdef view(self, offset, n)
-    cpdef drop(self, n)
+    @cython.locals(pos=int64_t, a=int64_t, clen=Py_ssize_t, got=int64_t, take=int64_t, i=Py_ssize_t)
+    cpdef view(self, int64_t offset, int64_t n)
+    @cython.locals(base=int64_t, h=Py_ssize_t, last=Py_ssize_t)
+    cpdef drop(self, int64_t n)
     cpdef clear(self)
