@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_core_util import IP_A, IP_B, MAC_A, MAC_B, Net, frame_bytes, make_host, two_hosts
 
 from aiostack.config import IpConfig
-from aiostack.core.interface import parse_ipv4
+from aiostack.core.interface import Interface, parse_ipv4
 from aiostack.core.ipv4 import Reassembler, build_ipv4_frames, write_ipv4_header
 from aiostack.core.route import RouteTable
 from aiostack.core.udp import UdpDatagram, build_udp
@@ -162,6 +162,20 @@ def test_host_default_gateway_uses_gateway_mac() -> None:
     with pytest.raises(OSError):
         h.udp_bind().sendto(b"x", parse_ipv4("203.0.113.9"), 1, now_us=0)
     assert h.counters()["udp.drops.no_route"] == 1
+
+
+def test_interface_ethernet_header_made_once_per_destination() -> None:
+    iface = Interface(1, "eth0", MAC_A, "198.18.0.1/24", mtu=1500)
+    h = iface.eth_header(MAC_B)
+    assert h == MAC_B + MAC_A + b"\x08\x00"  # RFC 894: destination, source, type IPv4
+    assert iface.eth_header(MAC_B) is h  # kept, not rebuilt per frame
+    assert iface.eth_header(b"\xff" * 6) == b"\xff" * 6 + MAC_A + b"\x08\x00"
+    iface.mac = b"\x02\x00\x00\x00\x00\x09"  # a replaced MAC: headers made before are not reused
+    assert iface.eth_header(MAC_B) == MAC_B + b"\x02\x00\x00\x00\x00\x09\x08\x00"
+    for i in range(1000):  # bounded however many destinations
+        iface.eth_header(i.to_bytes(6, "big"))
+    assert len(iface._eth) <= 256
+    assert iface.eth_header(MAC_B)[:6] == MAC_B
 
 
 def test_loopback_interface_udp_and_own_address() -> None:

@@ -15,3 +15,7 @@ cdef class Interface:
     cdef public object loopback
     cdef public object checksum_offload
     cdef public object gso_max_bytes
+    cdef public dict _eth
+    cdef public object _eth_src
+
+    cpdef bytes eth_header(self, bytes dst)

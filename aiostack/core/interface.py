@@ -69,13 +69,16 @@ def to_ip(value: int | str) -> int:
     return parse_ipv4(value)
 
 
+_ETH_CACHE_MAX = 256  # destinations whose header is kept (more: start over)
+
+
 @cython.cclass
 class Interface:
     """One network interface. ``caps`` is the device's capability object (duck-typed: ``mtu``,
     ``checksum_offload``, ``gso_max_bytes``, ``vnet_hdr``) or None."""
 
     __slots__ = ("ifindex", "name", "mac", "ip", "prefix_len", "netmask", "network", "broadcast", "mtu",
-                 "caps", "loopback", "checksum_offload", "gso_max_bytes")
+                 "caps", "loopback", "checksum_offload", "gso_max_bytes", "_eth", "_eth_src")
 
     def __init__(self, ifindex: int, name: str, mac: bytes, address_cidr: str, *, mtu: int,
                  caps: Any = None, loopback: bool = False) -> None:
@@ -101,10 +104,26 @@ class Interface:
         # Its device is an in-memory loopback, which passes OffloadFrame items through unchanged.
         self.checksum_offload = bool(getattr(caps, "checksum_offload", False)) or loopback
         self.gso_max_bytes = int(getattr(caps, "gso_max_bytes", 0) or 0) if self.checksum_offload else 0
+        self._eth: dict[bytes, bytes] = {}  # destination MAC -> Ethernet header (eth_header)
+        self._eth_src = self.mac
 
     @property
     def address_cidr(self) -> str:
         return f"{format_ipv4(self.ip)}/{self.prefix_len}"
+
+    def eth_header(self, dst: bytes) -> bytes:
+        """The Ethernet II header (RFC 894: destination, this interface's MAC, type IPv4) of frames to
+        ``dst``, made once per destination instead of per frame."""
+        cache = self._eth
+        if self._eth_src is not self.mac:  # the MAC was replaced: headers made before carry the old one
+            cache.clear()
+            self._eth_src = self.mac
+        h = cache.get(dst)
+        if h is None:
+            if len(cache) >= _ETH_CACHE_MAX:
+                cache.clear()
+            h = cache[dst] = dst + self.mac + b"\x08\x00"
+        return h
 
     def is_local_broadcast(self, dst: int) -> bool:
         return dst == 0xFFFFFFFF or dst == self.broadcast

@@ -1,6 +1,9 @@
 # Augmenting declarations for the compiled build (Cython reads them beside the .py of the same name;
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
+cimport cython
+from libc.stdint cimport int64_t
+
 from aiostack.stats cimport Counters
 
 cdef class _Pending:
@@ -19,9 +22,10 @@ cdef class NeighborCache:
     cdef public object _unreachable
     cdef public object _ifaces
     cdef public dict _refresh
-    cdef public object _retry_us
-    cdef public object _refresh_window_us
+    cdef public int64_t _retry_us
+    cdef public int64_t _refresh_window_us
 
+    @cython.locals(expires=int64_t, now=int64_t)
     cpdef lookup(self, ip, now_us, iface=*)
     cpdef _learn(self, ip, mac, now_us)
     cpdef enqueue(self, ifindex, src_ip, next_hop, frame, owner, now_us)

@@ -85,12 +85,13 @@ class NeighborCache:
         if e is None:
             return None
         mac, expires = e
-        if expires <= now_us:  # RFC 1122 §2.3.2.1: entries time out
+        now = now_us  # (compiled: C integers for the two comparisons, see neighbor.pxd)
+        if expires <= now:  # RFC 1122 §2.3.2.1: entries time out
             del self.entries[ip]
             self._refresh.pop(ip, None)
             self.counters.inc("cache_expired")
             return None
-        if iface is not None and expires - now_us <= self._refresh_window_us:
+        if iface is not None and expires - now <= self._refresh_window_us:
             last = self._refresh.get(ip)
             if last is None or now_us - last >= self._retry_us:
                 self._refresh[ip] = now_us

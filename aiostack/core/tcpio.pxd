@@ -2,6 +2,7 @@
 # the pure-Python run ignores them). See aiostack/_compiled.py.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, parse_tcp_segment, pseudo_header_sum, seq_le,
                                  seq_lt)
@@ -89,5 +90,6 @@ cdef class TcpIo:
     cpdef _flush_tcp(self, now_us)
     @cython.locals(conn=TcpConnection, iface=Interface)
     cpdef _flush_one(self, _ConnRec rec, now_us)
-    @cython.locals(seg=Segment)
-    cpdef _send_segments(self, Interface iface, next_hop, src, dst, segs, owner, mss, now_us)
+    @cython.locals(seg=Segment, plen=Py_ssize_t, k=Py_ssize_t, cseq=int64_t, cflags=int64_t, clen=Py_ssize_t,
+                   ident=int64_t, ttl=int64_t, count=int64_t, gso_size=int64_t)
+    cpdef _send_segments(self, Interface iface, next_hop, src, dst, segs, owner, int64_t mss, now_us)

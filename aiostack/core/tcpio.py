@@ -57,6 +57,7 @@ CWR = 0x80
 SOFT_GSO_BYTES = 65535 - 20 - 60  # super-segments asked from the engine when the device has no GSO
 
 _TCP = struct.Struct("!HHIIBBHHH")
+_NO_MAC = bytes(6)  # the destination MAC of frames held until ARP resolves (filled in then)
 
 
 def parse_segment(payload: memoryview) -> Segment:
@@ -533,7 +534,7 @@ class TcpIo:
             mac = b"\xff" * 6
         else:
             mac = self._arp.lookup(next_hop, now_us, iface)
-        eth = (mac or bytes(6)) + iface.mac + b"\x08\x00"
+        eth = iface.eth_header(mac or _NO_MAC)
         ttl = self.ip_config.default_ttl
         offload = iface.checksum_offload
         out = self._egress
@@ -543,12 +544,21 @@ class TcpIo:
         for seg in segs:
             payload = seg.payload
             plen = len(payload)
-            if offload or plen <= mss or not mss:
-                # one frame (with offload, a GSO super-segment the device cuts)
-                chunks: Any = ((seg.seq, seg.flags, payload, plen),)
-            else:
-                chunks = _soft_gso(seg.seq, seg.flags, payload, plen, mss)
-            for cseq, cflags, cpay, clen in chunks:
+            # one frame (with offload, a GSO super-segment the device cuts), else software GSO's pieces
+            chunks: Any = None if (offload or plen <= mss or not mss) else _soft_gso(
+                seg.seq, seg.flags, payload, plen, mss)
+            k = 0
+            while True:
+                if chunks is None:
+                    cseq = seg.seq
+                    cflags = seg.flags
+                    cpay = payload
+                    clen = plen
+                elif k < len(chunks):
+                    cseq, cflags, cpay, clen = chunks[k]
+                    k += 1
+                else:
+                    break
                 # One compiled call per frame: Ethernet, IPv4 (RFC 1191 §3: DF set so that path MTU
                 # discovery works), TCP header and options, the payload copied once, and the full checksum,
                 # or with offload the folded pseudo-header sum (virtio NEEDS_CSUM: the device completes it).
@@ -567,6 +577,8 @@ class TcpIo:
                     self._arp.enqueue(ifindex, iface.ip, next_hop, item, owner, now_us)
                 else:
                     out.append((ifindex, item))
+                if chunks is None:
+                    break
         self._ident = ident
         self.c_ip.packets_sent += count  # IP datagrams carrying TCP, counted once per batch
         return count
