@@ -17,6 +17,9 @@ from aiostack.core.tcp.timeouts cimport handle_timer as conn_handle_timer
 from aiostack.core.tcp.timeouts cimport poll_at as conn_poll_at
 from aiostack.stats cimport Counters, IpCounters, TcpCounters
 
+# The control bits as C constants (set in the .py; compiled, a flag test is one C operation)
+cdef int64_t ACK, FIN, PSH
+
 @cython.locals(seg=Segment)
 cpdef Segment parse_segment(payload)
 

@@ -11,6 +11,9 @@ from aiostack.core.tcp.scoreboard cimport SackScoreboard
 from aiostack.core.tcp.segment cimport Segment
 from aiostack.core.tcp.timeouts cimport arm_rto
 
+# The control bits as C constants (the .py imports them; compiled, a flag test is one C operation)
+cdef int64_t ACK, FIN, PSH, RST, SYN
+
 cpdef _rst(TcpConnection c, seq)
 # C integers for the header fields and sequence arithmetic of a segment (no int objects)
 @cython.locals(flags=int64_t, seq=int64_t, ack=int64_t, plen=Py_ssize_t, una=int64_t, fin=int64_t, syn=int64_t,

@@ -10,6 +10,9 @@ from aiostack.core.tcp.segment cimport Segment, new_segment
 from aiostack.core.tcp.sendbuf cimport SendBuffer
 from aiostack.core.tcp.timeouts cimport arm_persist, arm_rto, arm_tlp
 
+# The control bits as C constants (the .py imports them; compiled, a flag test is one C operation)
+cdef int64_t ACK, FIN, PSH, SYN
+
 # C integers for the window arithmetic (byte counts and a 32-bit sequence space: no int objects)
 @cython.locals(buf=int64_t, rcv_nxt=int64_t, free=int64_t, cur=int64_t, win=int64_t, step=int64_t, ws=int64_t,
                raw=int64_t)
@@ -22,7 +25,7 @@ cpdef poll_egress(TcpConnection self, now_us, max_segment_bytes=*)
 cpdef syn_segment(TcpConnection self, now_us)
 @cython.locals(sb=SendBuffer)
 cpdef bint nothing_to_send(TcpConnection self) except -1
-@cython.locals(n0=Py_ssize_t, n1=Py_ssize_t, room=int64_t, max0=int64_t, end=int64_t)
+@cython.locals(n0=Py_ssize_t, n1=Py_ssize_t, room=int64_t, max0=int64_t, end=int64_t, cwnd=int64_t)
 cpdef output(TcpConnection self, now_us, out, max_segment_bytes)
 cpdef prr_room(TcpConnection self, pipe)
 cpdef tail_start(TcpConnection self)

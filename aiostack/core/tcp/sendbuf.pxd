@@ -12,6 +12,7 @@ cdef class SendBuffer:
     cdef public int64_t end
     cdef public int64_t capacity
 
+    @cython.locals(n=Py_ssize_t, room=int64_t)
     cpdef write(self, data)
     @cython.locals(pos=int64_t, a=int64_t, clen=Py_ssize_t, got=int64_t, take=int64_t, i=Py_ssize_t)
     cpdef view(self, int64_t offset, int64_t n)

@@ -5,7 +5,8 @@ RFC 3465 (Appropriate Byte Counting, L = 2*SMSS), RFC 6928 (initial window of 10
 (NewReno recovery, §3.2 step 3 on leaving recovery), RFC 7661 §4.3 / RFC 9438 §5.8 (do not grow cwnd
 while the sender is not using it), RFC 9406 (HyStart++ in the initial slow start, ``hystart.py``).
 
-Windows are in bytes. The engine calls (all cheap, they run per ACK):
+Windows are int byte counts (``cwnd``, ``ssthresh``; compiled, the engine's window arithmetic on them
+is in C integers). The engine calls (all cheap, they run per ACK):
 
 - ``on_ack(acked_bytes, bytes_in_flight, rtt_us, now_us)`` for new data cumulatively acknowledged
   outside loss recovery. ``bytes_in_flight`` is the flight *after* this ACK was applied; ``rtt_us`` is
