@@ -24,6 +24,9 @@ cpdef uint32_t pseudo_header_sum(uint32_t src, uint32_t dst, uint32_t protocol, 
 cpdef int pack_ipv4(buf, Py_ssize_t off, uint8_t tos, uint16_t total_length, uint16_t ident,
                     uint16_t flags_fragment, uint8_t ttl, uint8_t protocol, uint32_t src, uint32_t dst) except -1
 cpdef tuple parse_tcp_segment(buf, Py_ssize_t off=*, end=*)
+# (src_port, dst_port, seq, ack, header_len, flags, window, ts_val, ts_ecr): a C struct for compiled callers
+ctypedef (int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) tcp_header_t
+cpdef tcp_header_t tcp_header(buf)
 cpdef tuple ipv4_fast_fields(buf, mac)
 cpdef bytearray build_tcp_frame(eth, uint8_t tos, uint16_t ident, uint8_t ttl, uint32_t src, uint32_t dst,
                                 uint16_t src_port, uint16_t dst_port, uint32_t seq, uint32_t ack, int64_t flags,

@@ -49,6 +49,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "parse_tcp_segment",
+    "tcp_header",
     "ipv4_fast_fields",
     "build_tcp_options",
     "build_tcp_frame",
@@ -116,6 +117,7 @@ def unpack_udp(buf: Buffer, off: int = 0) -> tuple[int, int, int, int]: ...
 # --- TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018) ---
 def parse_tcp_options(buf: Buffer, start: int, end: int) -> TcpOptions: ...
 def ipv4_fast_fields(buf: Buffer, mac: bytes) -> tuple[int, int, int, int] | None: ...
+def tcp_header(buf: Buffer) -> tuple[int, int, int, int, int, int, int, int, int]: ...
 def parse_tcp_segment(
     buf: Buffer, off: int = 0, end: int | None = None
 ) -> tuple[

@@ -52,6 +52,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "parse_tcp_segment",
+    "tcp_header",
     "ipv4_fast_fields",
     "build_tcp_options",
     "build_tcp_frame",
@@ -540,6 +541,32 @@ def parse_tcp_segment(buf: Buffer, off: int = 0, end: int | None = None) -> tupl
     if hl == 20:
         return sp, dp, seq, ack, hl, word & 0xFFF, window, None, None, False, (), None, None
     return (sp, dp, seq, ack, hl, word & 0xFFF, window) + parse_tcp_options(buf, off + 20, off + hl)
+
+
+def tcp_header(buf: Buffer) -> tuple[int, int, int, int, int, int, int, int, int]:
+    """The fixed header fields of the TCP segment ``buf`` (exactly the segment) and, when its options are
+    the RFC 7323 Appendix A layout (NOP NOP TS, header 32 bytes), the timestamps: ``(src_port, dst_port,
+    seq, ack, header_len, flags, window, ts_val, ts_ecr)``, ts_val and ts_ecr -1 otherwise (other options:
+    ``parse_tcp_options(buf, 20, header_len)``). Errors as ``parse_tcp_segment``. A compiled caller gets
+    the nine values as C integers (no int objects, no tuple).
+    """
+    if type(buf) is bytes or type(buf) is bytearray:
+        n = len(buf)
+    else:
+        mv = memoryview(buf)
+        if not mv.c_contiguous:  # what PyObject_GetBuffer (the compiled twin, struct) raises
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
+        n = mv.nbytes
+    if n < 20:
+        raise MalformedPacket("truncated", f"tcp segment of {n} bytes")
+    sp, dp, seq, ack, word, window, _csum, _urg = _TCP.unpack_from(buf, 0)
+    hl = (word >> 12) << 2
+    if hl < 20 or hl > n:
+        raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
+    if hl == 32 and _U32.unpack_from(buf, 20)[0] == 0x0101080A:
+        ts_val, ts_ecr = _U32X2.unpack_from(buf, 24)
+        return sp, dp, seq, ack, hl, word & 0xFFF, window, ts_val, ts_ecr
+    return sp, dp, seq, ack, hl, word & 0xFFF, window, -1, -1
 
 
 # --- the host's receive fast path: the IPv4 header checks of one frame in one call -------------------

@@ -6,10 +6,20 @@ the environment. Build variants with ``dataclasses.replace(cfg, field=value)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 MS = 1_000
 SECOND = 1_000_000
+
+
+def _check_ints(cfg: object) -> None:
+    """Every field declared ``int`` holds an int: the compiled engine keeps these values in C integers, so
+    a float or a string would fail later (in the compiled build only), far from where it was set."""
+    for f in fields(cfg):  # type: ignore[arg-type]
+        if f.type in ("int", "int | None"):
+            value = getattr(cfg, f.name)
+            if not isinstance(value, int) and not (value is None and f.type == "int | None"):
+                raise TypeError(f"{type(cfg).__name__}.{f.name} must be an int, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,9 @@ class TcpConfig:
     accept_backlog: int = 128  # established, not yet accepted
     syn_ack_retransmits: int = 5  # Linux tcp_synack_retries
 
+    def __post_init__(self) -> None:
+        _check_ints(self)
+
 
 @dataclass(frozen=True, slots=True)
 class IpConfig:
@@ -72,6 +85,9 @@ class IpConfig:
     ephemeral_high: int = 60999
     udp_queue_bytes: int = 256 * 1024
 
+    def __post_init__(self) -> None:
+        _check_ints(self)
+
 
 @dataclass(frozen=True, slots=True)
 class DriverConfig:
@@ -81,3 +97,6 @@ class DriverConfig:
     tx_backlog_frames: int = 65536
     high_water_bytes: int = 64 * 1024  # asyncio default
     low_water_bytes: int | None = None  # None: high // 4, as asyncio
+
+    def __post_init__(self) -> None:
+        _check_ints(self)

@@ -213,6 +213,7 @@ __all__ = [
     "unpack_udp",
     "parse_tcp_options",
     "parse_tcp_segment",
+    "tcp_header",
     "ipv4_fast_fields",
     "build_tcp_options",
     "build_tcp_frame",
@@ -835,6 +836,36 @@ cpdef tuple parse_tcp_segment(buf, Py_ssize_t off=0, end=None):
         raise _opts_error(code, &o)
     return (sp, dp, seq, ack, hl, flags, window, None if o.mss < 0 else o.mss, None if o.ws < 0 else o.ws,
             o.sack_perm, _sack_tuple(&o), o.ts_val if o.ts else None, o.ts_ecr if o.ts else None)
+
+
+cpdef tcp_header_t tcp_header(buf):
+    """The fixed header fields of the TCP segment ``buf`` (exactly the segment) and, when its options are
+    the RFC 7323 Appendix A layout (NOP NOP TS, header 32 bytes), the timestamps: ``(src_port, dst_port,
+    seq, ack, header_len, flags, window, ts_val, ts_ecr)``, ts_val and ts_ecr -1 otherwise (other options:
+    ``parse_tcp_options(buf, 20, header_len)``). Errors as ``parse_tcp_segment``. A compiled caller gets
+    the nine values as C integers (no int objects, no tuple).
+    """
+    cdef Py_buffer view
+    cdef RBuf b
+    cdef Py_ssize_t n, hl
+    cdef int64_t ts_val = -1, ts_ecr = -1
+    _rbuf(buf, &view, &b)
+    n = b.n
+    if n < TCP_LEN:
+        _rrelease(&view, &b)
+        raise MalformedPacket("truncated", f"tcp segment of {n} bytes")
+    cdef const uint8_t *p = b.p
+    hl = (p[12] >> 4) << 2
+    if hl < TCP_LEN or hl > n:
+        _rrelease(&view, &b)
+        raise MalformedPacket("bad_data_offset", f"data offset {hl} in {n} bytes")
+    if hl == 32 and p[20] == OPT_NOP and p[21] == OPT_NOP and p[22] == OPT_TS and p[23] == 10:
+        ts_val = aiostack_get32(p + 24)
+        ts_ecr = aiostack_get32(p + 28)
+    cdef tcp_header_t h = (aiostack_get16(p), aiostack_get16(p + 2), aiostack_get32(p + 4), aiostack_get32(p + 8),
+                           hl, aiostack_get16(p + 12) & 0xFFF, aiostack_get16(p + 14), ts_val, ts_ecr)
+    _rrelease(&view, &b)
+    return h
 
 
 # --- the host's receive fast path: the IPv4 header checks of one frame in one call -------------------

@@ -574,3 +574,19 @@ def test_setting_a_connection_config_changes_what_the_segment_path_reads() -> No
         net.step()
         net.advance(10_000)
     assert 0 < srv.recv_buffer_bytes <= 8192 + (1 << srv.rcv_wscale)  # scaled windows round up
+
+
+def test_config_integer_fields_must_be_ints() -> None:
+    # The compiled engine holds these in C integers: a float is refused where it is set, in both builds.
+    import dataclasses
+
+    from aiostack.config import DriverConfig, IpConfig, TcpConfig
+
+    with pytest.raises(TypeError, match="TcpConfig.rto_min_us must be an int"):
+        TcpConfig(rto_min_us=200_000.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="IpConfig.arp_retry_interval_us"):
+        dataclasses.replace(IpConfig(), arp_retry_interval_us=1e6)
+    with pytest.raises(TypeError, match="DriverConfig.low_water_bytes"):
+        DriverConfig(low_water_bytes="1")  # type: ignore[arg-type]
+    assert DriverConfig(low_water_bytes=None).low_water_bytes is None
+    assert TcpConfig(rto_min_us=1, window_scaling=False).rto_min_us == 1

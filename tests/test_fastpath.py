@@ -443,6 +443,27 @@ def test_parse_tcp_segment(fp: ModuleType) -> None:
     assert fp.parse_tcp_segment(bare) == (1, 2, 3, 4, 20, 0x004, 5, None, None, False, (), None, None)
 
 
+def test_tcp_header(fp: ModuleType) -> None:
+    syn = fp.build_tcp_frame(bytes(14), 0, 1, 64, 1, 2, 40000, 80, 0xFFFFFFFF, 7, 0x012, 1024, 1460, 7, True, None,
+                             99, 0, b"hello", False)
+    # other options than NOP NOP TS: no timestamps here (the caller parses the options apart)
+    assert fp.tcp_header(memoryview(syn)[34:]) == (40000, 80, 0xFFFFFFFF, 7, 40, 0x012, 1024, -1, -1)
+    ts_only = fp.build_tcp_frame(bytes(14), 0, 1, 64, 1, 2, 5, 6, 8, 9, 0x018, 3, None, None, False, None,
+                                 0xFFFFFFFF, 0, b"x", False)
+    assert fp.tcp_header(bytes(ts_only[34:])) == (5, 6, 8, 9, 32, 0x018, 3, 0xFFFFFFFF, 0)
+    sack = fp.build_tcp_frame(bytes(14), 0, 1, 64, 1, 2, 5, 6, 8, 9, 0x010, 3, None, None, False, [(1, 2)], 3, 4,
+                              b"", False)
+    assert fp.tcp_header(sack[34:]) == (5, 6, 8, 9, 44, 0x010, 3, -1, -1)
+    bare = bytearray(20)
+    fp.pack_tcp(bare, 0, 1, 2, 3, 4, 20, 0xFFF, 5, 0, 0)
+    assert fp.tcp_header(bare) == (1, 2, 3, 4, 20, 0xFFF, 5, -1, -1)
+    for bad, reason in ((bare[:19], "truncated"), (bytes([0] * 12 + [0x40] + [0] * 7), "bad_data_offset"),
+                        (bytes([0] * 12 + [0x60] + [0] * 7), "bad_data_offset")):
+        with pytest.raises(MalformedPacket) as ei:
+            fp.tcp_header(bad)
+        assert ei.value.reason == reason
+
+
 @pytest.mark.parametrize(
     "mutate, end, reason",
     [

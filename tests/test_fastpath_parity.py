@@ -253,6 +253,25 @@ def test_parse_tcp_segment_random_bytes(buf: Any, off: int, end: Any) -> None:
     same("parse_tcp_segment", buf, off, end)
 
 
+@SETTINGS
+@given(option_lists(), st.sampled_from([0, 4, 8, 12, 16, 20, 40, 44, 60]), st.binary(max_size=20),
+       st.booleans())
+def test_tcp_header(opts: bytes, opt_room: int, payload: bytes, ts_layout: bool) -> None:
+    hl = 20 + opt_room
+    if ts_layout:
+        opts = b"\x01\x01\x08\x0a" + opts
+    seg = bytearray(bytes(range(1, 13)) + bytes(8)) + (opts + bytes(opt_room))[:opt_room] + payload
+    seg[12] = (hl >> 2) << 4 if hl <= 60 else 0xF0
+    same("tcp_header", bytes(seg))
+    same("tcp_header", memoryview(seg))
+
+
+@SETTINGS
+@given(buffers(max_size=70))
+def test_tcp_header_random_bytes(buf: Any) -> None:
+    same("tcp_header", buf)
+
+
 MAC = b"\x02\x00\x5e\x00\x00\x01"
 
 

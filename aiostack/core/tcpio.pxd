@@ -4,8 +4,8 @@
 cimport cython
 from libc.stdint cimport int64_t
 
-from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, parse_tcp_segment, pseudo_header_sum, seq_le,
-                                 seq_lt)
+from aiostack._fastpath cimport (build_tcp_frame, checksum_partial, pseudo_header_sum, seq_le, seq_lt,
+                                 tcp_header)
 from aiostack.core.interface cimport Interface
 from aiostack.core.ipv4 cimport Reassembler
 from aiostack.core.neighbor cimport NeighborCache
@@ -20,7 +20,8 @@ from aiostack.stats cimport Counters, IpCounters, TcpCounters
 # The control bits as C constants (set in the .py; compiled, a flag test is one C operation)
 cdef int64_t ACK, FIN, PSH
 
-@cython.locals(seg=Segment)
+@cython.locals(seg=Segment, sport=int64_t, dport=int64_t, seq=int64_t, ack=int64_t, hl=int64_t, flags=int64_t,
+               window=int64_t, ts_val=int64_t, ts_ecr=int64_t)
 cpdef Segment parse_segment(payload)
 
 cdef class _ConnRec:

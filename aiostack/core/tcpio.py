@@ -35,10 +35,11 @@ from aiostack.errors import AddressInUse, MalformedPacket
 from aiostack.fastpath import (
     build_tcp_frame,
     checksum_partial,
-    parse_tcp_segment,
+    parse_tcp_options,
     pseudo_header_sum,
     seq_le,
     seq_lt,
+    tcp_header,
 )
 from aiostack.stats import Counters, IpCounters, TcpCounters
 from aiostack.wire.vnet import GSO_NONE, GSO_TCPV4, NEEDS_CSUM, OffloadFrame
@@ -63,20 +64,22 @@ _NO_MAC = bytes(6)  # the destination MAC of frames held until ARP resolves (fil
 def parse_segment(payload: memoryview) -> Segment:
     """A received TCP segment (exactly the IP payload) as a ``Segment``; MalformedPacket on bad input
     (RFC 9293 §3.1: fewer than 20 bytes, or a data offset below 5 words or beyond the segment)."""
-    # One compiled call: header fields and options (the NOP NOP TS layout of RFC 7323 Appendix A first).
-    sport, dport, seq, ack, hl, flags, window, mss, wscale, sack_perm, sack, ts_val, ts_ecr = \
-        parse_tcp_segment(payload)
+    # One compiled call for the header fields and the NOP NOP TS layout of RFC 7323 Appendix A (compiled:
+    # C integers, see tcpio.pxd); any other options are parsed apart.
+    sport, dport, seq, ack, hl, flags, window, ts_val, ts_ecr = tcp_header(payload)
     seg = new_segment(sport, dport, seq, ack, flags & 0xFF, window, payload[hl:])
-    if mss is not None:
+    if ts_val >= 0:
+        seg.ts_val = ts_val
+        seg.ts_ecr = ts_ecr
+    elif hl > 20:
+        mss, wscale, sack_perm, sack, tv, te = parse_tcp_options(payload, 20, hl)
         seg.mss = mss
-    if wscale is not None:
         seg.wscale = wscale
-    if sack_perm:
         seg.sack_permitted = sack_perm
-    if sack:
-        seg.sack_blocks = sack
-    seg.ts_val = ts_val
-    seg.ts_ecr = ts_ecr
+        if sack:
+            seg.sack_blocks = sack
+        seg.ts_val = tv
+        seg.ts_ecr = te
     return seg
 
 

@@ -32,9 +32,9 @@ cdef class TcpConnection:
     cdef public bint close_after_open
     cdef public bint closed_reported
     cdef public object _config
-    cdef public object cfg_recv_buffer
-    cdef public object cfg_delack_us
-    cdef public object cfg_delack_segments
+    cdef public int64_t cfg_recv_buffer
+    cdef public int64_t cfg_delack_us
+    cdef public int64_t cfg_delack_segments
     cdef public bint cfg_tlp
     cdef public bint cork
     cdef public TcpCounters counters

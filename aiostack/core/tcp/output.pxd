@@ -16,7 +16,7 @@ cdef int64_t ACK, FIN, PSH, SYN
 # C integers for the window arithmetic (byte counts and a 32-bit sequence space: no int objects)
 @cython.locals(buf=int64_t, rcv_nxt=int64_t, free=int64_t, cur=int64_t, win=int64_t, step=int64_t, ws=int64_t,
                raw=int64_t)
-cpdef window_field(TcpConnection self)
+cpdef int64_t window_field(TcpConnection self) except? -1
 cpdef make_segment(TcpConnection self, int64_t seq, int64_t flags, payload, now_us)
 cpdef sack_blocks(TcpConnection self, limit)
 cpdef queue_ack(TcpConnection self, now_us)

@@ -14,7 +14,7 @@ cdef class SendBuffer:
 
     @cython.locals(n=Py_ssize_t, room=int64_t)
     cpdef write(self, data)
-    @cython.locals(pos=int64_t, a=int64_t, clen=Py_ssize_t, got=int64_t, take=int64_t, i=Py_ssize_t)
+    @cython.locals(pos=int64_t, newest=int64_t, a=int64_t, clen=Py_ssize_t, got=int64_t, take=int64_t, i=Py_ssize_t)
     cpdef view(self, int64_t offset, int64_t n)
     @cython.locals(base=int64_t, h=Py_ssize_t, last=Py_ssize_t)
     cpdef drop(self, int64_t n)

@@ -75,7 +75,10 @@ class SendBuffer:
         """``n`` bytes starting ``offset`` bytes after ``base`` (a memoryview when inside one chunk)."""
         pos = self.base + offset
         starts = self._starts
-        i = bisect_right(starts, pos, self._head) - 1
+        i = len(starts) - 1
+        newest = starts[i]
+        if pos < newest:  # not in the newest chunk (where a small write's data always is): search
+            i = bisect_right(starts, pos, self._head) - 1
         chunk = self._chunks[i]
         a = pos - starts[i]
         clen = len(chunk)
