@@ -33,6 +33,7 @@ cdef class _ConnRec:
     cdef public object deadline
     cdef public object armed
     cdef public object alive
+    cdef public bint dirty
 
 cdef class _Held:
     cdef public _ConnRec rec
@@ -61,7 +62,7 @@ cdef class TcpIo:
     cdef public IpCounters c_ip
     cdef public dict _tcp
     cdef public dict _tcp_by_conn
-    cdef public dict _tcp_dirty
+    cdef public list _tcp_dirty
     cdef public dict _listeners
     cdef public dict _ready
     cdef public list _tcp_heap
@@ -80,6 +81,7 @@ cdef class TcpIo:
 
     cpdef notify(self, obj)
     cpdef _touch(self, _ConnRec rec)
+    cpdef _mark_dirty(self, _ConnRec rec)
     @cython.locals(conn=TcpConnection)
     cpdef _after(self, _ConnRec rec)
     @cython.locals(rec=_ConnRec)

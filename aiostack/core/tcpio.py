@@ -86,7 +86,7 @@ def parse_segment(payload: memoryview) -> Segment:
 class _ConnRec:
     """The host's bookkeeping for one connection: its key, route and timer entry."""
 
-    __slots__ = ("conn", "key", "iface", "next_hop", "parent", "deadline", "armed", "alive")
+    __slots__ = ("conn", "key", "iface", "next_hop", "parent", "deadline", "armed", "alive", "dirty")
 
     def __init__(self, conn: Any, key: tuple[int, int, int, int], iface: Interface, next_hop: int,
                  parent: Any) -> None:
@@ -98,6 +98,7 @@ class _ConnRec:
         self.deadline: int | None = None  # the connection's earliest timer (conn.poll_at())
         self.armed: int | None = None  # the time of its live entry in the host's timer heap
         self.alive = True
+        self.dirty = False  # in TcpIo._tcp_dirty
 
 
 class _Held:
@@ -160,7 +161,8 @@ class TcpIo:
         # by the connection object itself (identity hash: no int made per look-up, as id() would)
         self._tcp_by_conn: dict[Any, _ConnRec] = {}
         self._listeners: dict[tuple[int, int], Any] = {}
-        self._tcp_dirty: dict[Any, _ConnRec] = {}
+        # connections to poll for segments at the next flush, each once (its record's ``dirty`` flag)
+        self._tcp_dirty: list[_ConnRec] = []
         self._tcp_heap: list[tuple[int, int, _ConnRec]] = []
         self._tcp_tick = itertools.count()
         self._gro: _Held | None = None
@@ -240,7 +242,12 @@ class TcpIo:
         abort): it is polled for segments on the next ``poll_egress`` and its timer is re-read."""
         rec = self._tcp_by_conn.get(obj)
         if rec is not None:
-            self._tcp_dirty[obj] = rec
+            self._mark_dirty(rec)
+
+    def _mark_dirty(self, rec: _ConnRec) -> None:
+        if not rec.dirty:
+            rec.dirty = True
+            self._tcp_dirty.append(rec)
 
     def tcp_connections(self) -> list[Any]:
         return [rec.conn for rec in self._tcp.values()]
@@ -253,7 +260,7 @@ class TcpIo:
         if rec is not None:
             # A connection stays in the table until it is CLOSED (FIN handshake, TIME-WAIT): the host
             # owns orphans; releasing only makes sure it is polled.
-            self._tcp_dirty[obj] = rec
+            self._mark_dirty(rec)
             return
         for key, listener in list(self._listeners.items()):
             if listener is obj:
@@ -283,15 +290,14 @@ class TcpIo:
         rec.alive = False
         if self._tcp.get(rec.key) is rec:
             del self._tcp[rec.key]
-        self._tcp_by_conn.pop(rec.conn, None)
-        self._tcp_dirty.pop(rec.conn, None)
+        self._tcp_by_conn.pop(rec.conn, None)  # (left in _tcp_dirty if there: the flush skips dead records)
         counters = getattr(rec.conn, "counters", None)
         if counters is not None:
             self._tcp_retired.add_from(counters)
 
     def _touch(self, rec: _ConnRec) -> None:
         conn = rec.conn
-        self._tcp_dirty[conn] = rec
+        self._mark_dirty(rec)
         self._ready[conn] = conn
         parent = rec.parent
         if parent is not None:
@@ -503,12 +509,12 @@ class TcpIo:
     # --- egress -------------------------------------------------------------------------------------
 
     def _flush_tcp(self, now_us: int) -> None:
-        dirty = self._tcp_dirty
-        if not dirty:
+        recs = self._tcp_dirty
+        if not recs:
             return
-        recs = list(dirty.values())
-        dirty.clear()
+        self._tcp_dirty = []  # a connection touched while these flush waits for the next flush
         for rec in recs:
+            rec.dirty = False
             if rec.alive:
                 self._flush_one(rec, now_us)
                 self._after(rec)
