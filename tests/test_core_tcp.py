@@ -277,6 +277,35 @@ def test_syn_to_time_wait_reopens_through_listener() -> None:
     assert srv not in b.tcp_connections()
 
 
+def test_interleaved_segments_of_two_connections_reach_their_own() -> None:
+    # The host looks up the previous segment's connection first: segments alternating between two
+    # connections of the same two hosts (same addresses, other ports) must still each reach their own.
+    net, a, b = two_hosts()
+    listener = b.tcp_listen(0, 80, 16)
+    c1 = a.tcp_connect(IP_B, 80, now_us=net.now)
+    c2 = a.tcp_connect(IP_B, 80, now_us=net.now)
+    net.settle()
+    s1, s2 = listener.accept(), listener.accept()
+    assert s1 is not None and s2 is not None
+    if s1.remote_port != c1.local_port:
+        s1, s2 = s2, s1
+    for i in range(20):
+        c1.send(b"one%02d" % i)
+        c2.send(b"two%02d" % i)
+        a.notify(c1)
+        a.notify(c2)
+        net.settle()
+    assert s1.read() == b"".join(b"one%02d" % i for i in range(20))
+    assert s2.read() == b"".join(b"two%02d" % i for i in range(20))
+    # a connection that goes away is not kept for the look-up
+    c1.abort()
+    a.notify(c1)
+    net.settle()
+    assert s1 not in b.tcp_connections()
+    rec = b._rx_rec
+    assert rec is None or rec.conn is not s1
+
+
 @pytest.mark.timeout(120)
 def test_transfer_with_seeded_loss_ends_with_equal_sha256() -> None:
     import random

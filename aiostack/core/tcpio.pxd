@@ -63,6 +63,7 @@ cdef class TcpIo:
     cdef public dict _tcp
     cdef public dict _tcp_by_conn
     cdef public list _tcp_dirty
+    cdef public _ConnRec _rx_rec
     cdef public dict _listeners
     cdef public dict _ready
     cdef public list _tcp_heap

@@ -130,7 +130,7 @@ class TcpIo:
     """Mixed into ``Host``: the TCP 4-tuple and listener tables and the TCP frame path."""
 
     # As tcpio.pxd declares them: compiled, the host has no instance dict (see there).
-    __slots__ = ("c_tcp", "_tcp_retired", "_tcp_ports", "c_ip", "_tcp", "_tcp_by_conn", "_tcp_dirty",
+    __slots__ = ("c_tcp", "_tcp_retired", "_tcp_ports", "c_ip", "_tcp", "_tcp_by_conn", "_tcp_dirty", "_rx_rec",
                  "_listeners", "_ready", "_tcp_heap", "_egress", "_tcp_tick", "_gro", "_arp", "_ident",
                  "ip_config", "tcp_config", "isn_secret", "_addrs", "_ifaces", "c_eth", "_reasm")
 
@@ -163,6 +163,7 @@ class TcpIo:
         self._listeners: dict[tuple[int, int], Any] = {}
         # connections to poll for segments at the next flush, each once (its record's ``dirty`` flag)
         self._tcp_dirty: list[_ConnRec] = []
+        self._rx_rec: _ConnRec | None = None  # the connection of the last segment received (a live one)
         self._tcp_heap: list[tuple[int, int, _ConnRec]] = []
         self._tcp_tick = itertools.count()
         self._gro: _Held | None = None
@@ -291,6 +292,8 @@ class TcpIo:
         if self._tcp.get(rec.key) is rec:
             del self._tcp[rec.key]
         self._tcp_by_conn.pop(rec.conn, None)  # (left in _tcp_dirty if there: the flush skips dead records)
+        if self._rx_rec is rec:
+            self._rx_rec = None
         counters = getattr(rec.conn, "counters", None)
         if counters is not None:
             self._tcp_retired.add_from(counters)
@@ -395,7 +398,17 @@ class TcpIo:
             c.drop(exc.reason)
             return
         c.segments_received += 1
-        rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
+        # The previous segment's connection first (consecutive segments mostly share one: no key tuple,
+        # no hash), else the table.
+        rec = self._rx_rec
+        if rec is not None:
+            conn = rec.conn
+            if not (conn.local_port == seg.dst_port and conn.remote_port == seg.src_port and conn.remote_ip == src
+                    and conn.local_ip == dst):
+                rec = None
+        if rec is None:
+            rec = self._tcp.get((dst, seg.dst_port, src, seg.src_port))
+            self._rx_rec = rec
         if held is not None:
             self._gro_flush(now_us)
         if gro and rec is not None and seg.flags & ~PSH == ACK and 0 < n <= GRO_PIECE_MAX and seg.payload \
