@@ -9,8 +9,8 @@ cdef class _Port:
     cdef public object ifindex
     cdef public object device
     cdef public object fd
-    cdef public object virtual
-    cdef public object pending
+    cdef public bint virtual
+    cdef public bint pending
     cdef public object out
     cdef public object tx_room
     cdef public object backlog
@@ -19,20 +19,20 @@ cdef class Driver:
     cdef public object loop
     cdef public Host host
     cdef public object config
-    cdef public object _cap
+    cdef public Py_ssize_t _cap
     cdef public object _dispatch
     cdef public object _after_ingress
     cdef public object _waiting
     cdef public dict _ports
     cdef public list _port_list
     cdef public list _virtual
-    cdef public object _scheduled
-    cdef public object _corked
-    cdef public object _flushing
-    cdef public object _timer_fired
+    cdef public bint _scheduled
+    cdef public bint _corked
+    cdef public bint _flushing
+    cdef public bint _timer_fired
     cdef public object _timer
     cdef public object _timer_at
-    cdef public object _closed
+    cdef public bint _closed
     cdef public object _time
     cdef public Py_ssize_t flushes
     cdef public object backlog_drops
@@ -45,7 +45,7 @@ cdef class Driver:
     cpdef _flush_now(self)
     cpdef kick(self)
     cpdef _request(self)
-    @cython.locals(port=_Port, host=Host)
+    @cython.locals(port=_Port, host=Host, more=bint)
     cpdef flush(self)
     @cython.locals(port=_Port)
     cpdef _egress(self, now)
