@@ -130,6 +130,16 @@ def _nbytes(data: Buffer) -> int:
     return len(data) if type(data) is bytes or type(data) is bytearray else memoryview(data).nbytes
 
 
+def _contiguous_nbytes(buf: Buffer) -> int:
+    """The size of a buffer the compiled twin reads as one C-contiguous block."""
+    if type(buf) is bytes or type(buf) is bytearray:
+        return len(buf)
+    mv = memoryview(buf)
+    if not mv.c_contiguous:  # what PyObject_GetBuffer (the compiled twin, struct) raises
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
+    return mv.nbytes
+
+
 def transport_checksum_ipv4(src: int, dst: int, protocol: int, segment: Buffer) -> int:
     """RFC 9293 §3.1 / RFC 768: checksum over the IPv4 pseudo-header and the whole ``segment``.
 
@@ -516,13 +526,7 @@ def parse_tcp_segment(buf: Buffer, off: int = 0, end: int | None = None) -> tupl
     """
     if off < 0:
         raise ValueError(f"negative offset {off}")
-    if type(buf) is bytes or type(buf) is bytearray:
-        size = len(buf)
-    else:
-        mv = memoryview(buf)
-        if not mv.c_contiguous:  # what PyObject_GetBuffer (the compiled twin, struct) raises
-            raise BufferError("memoryview: underlying buffer is not C-contiguous")
-        size = mv.nbytes
+    size = _contiguous_nbytes(buf)
     if end is None:
         end = size
     elif end > size:
@@ -550,13 +554,7 @@ def tcp_header(buf: Buffer) -> tuple[int, int, int, int, int, int, int, int, int
     ``parse_tcp_options(buf, 20, header_len)``). Errors as ``parse_tcp_segment``. A compiled caller gets
     the nine values as C integers (no int objects, no tuple).
     """
-    if type(buf) is bytes or type(buf) is bytearray:
-        n = len(buf)
-    else:
-        mv = memoryview(buf)
-        if not mv.c_contiguous:  # what PyObject_GetBuffer (the compiled twin, struct) raises
-            raise BufferError("memoryview: underlying buffer is not C-contiguous")
-        n = mv.nbytes
+    n = _contiguous_nbytes(buf)
     if n < 20:
         raise MalformedPacket("truncated", f"tcp segment of {n} bytes")
     sp, dp, seq, ack, word, window, _csum, _urg = _TCP.unpack_from(buf, 0)
