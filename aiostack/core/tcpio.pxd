@@ -89,7 +89,7 @@ cdef class TcpIo:
     cpdef _tcp_poll_at(self)
     @cython.locals(rec=_ConnRec)
     cpdef _tcp_handle_timer(self, now_us)
-    @cython.locals(c=TcpCounters, held=_Held, seg=Segment, rec=_ConnRec, conn=TcpConnection)
+    @cython.locals(c=TcpCounters, held=_Held, seg=Segment, rec=_ConnRec, conn=TcpConnection, n=Py_ssize_t)
     cpdef _receive_tcp(self, Interface iface, src, dst, payload, offload, trusted, now_us, gro=*)
     @cython.locals(held=_Held, seg=Segment, rec=_ConnRec)
     cpdef _gro_flush(self, now_us)
@@ -99,4 +99,5 @@ cdef class TcpIo:
     cpdef _flush_one(self, _ConnRec rec, now_us)
     @cython.locals(seg=Segment, plen=Py_ssize_t, k=Py_ssize_t, cseq=int64_t, cflags=int64_t, clen=Py_ssize_t,
                    ident=int64_t, ttl=int64_t, count=int64_t, gso_size=int64_t)
-    cpdef _send_segments(self, Interface iface, next_hop, src, dst, segs, owner, int64_t mss, now_us)
+    cpdef int64_t _send_segments(self, Interface iface, next_hop, src, dst, segs, owner, int64_t mss,
+                                 now_us) except -1
