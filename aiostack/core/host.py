@@ -23,7 +23,7 @@ from aiostack.config import IpConfig, TcpConfig
 from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import LOOPBACK_MASK, LOOPBACK_NET, Interface, format_ipv4, to_ip
 from aiostack.core.ipv4 import ETH_LEN, Reassembler, build_ipv4_frames
-from aiostack.core.neighbor import BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, NeighborCache
+from aiostack.core.neighbor import BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, ZERO_MAC, NeighborCache
 from aiostack.core.ports import PortAllocator
 from aiostack.core.route import Route, RouteTable
 from aiostack.core.tcp.connection import TcpConnection
@@ -43,7 +43,6 @@ PMTU_MAX_ENTRIES = 1024
 
 _IP = struct.Struct("!BBHHHBBHII")
 _UDP = struct.Struct("!HHHH")
-_ETH_IPV4 = b"\x08\x00"
 
 
 class Host(TcpIo):
@@ -257,7 +256,7 @@ class Host(TcpIo):
         if not src:
             src = rsrc
         mtu = self.path_mtu(dst, iface, now_us)
-        frames = build_ipv4_frames(bytes(6) + iface.mac + _ETH_IPV4, src, dst, proto, self._next_ident(),
+        frames = build_ipv4_frames(iface.eth_header(ZERO_MAC), src, dst, proto, self._next_ident(),
                                    self.ip_config.default_ttl, df, payload, mtu)
         if frames is None:
             self.c_ip.drop("too_big")

@@ -22,6 +22,7 @@ from aiostack.config import IpConfig, TcpConfig
 from aiostack.core import icmp as icmpmod
 from aiostack.core.interface import Interface, format_ipv4, to_ip
 from aiostack.core.ipv4 import ETH_LEN
+from aiostack.core.neighbor import BROADCAST_MAC, ZERO_MAC
 from aiostack.core.ports import PortAllocator
 from aiostack.core.tcp.connection import TcpConnection
 from aiostack.core.tcp.input import segment_arrives
@@ -58,7 +59,6 @@ CWR = 0x80
 SOFT_GSO_BYTES = 65535 - 20 - 60  # super-segments asked from the engine when the device has no GSO
 
 _TCP = struct.Struct("!HHIIBBHHH")
-_NO_MAC = bytes(6)  # the destination MAC of frames held until ARP resolves (filled in then)
 
 
 def parse_segment(payload: memoryview) -> Segment:
@@ -553,10 +553,10 @@ class TcpIo:
         if iface.loopback:
             mac: bytes | None = iface.mac
         elif next_hop == 0xFFFFFFFF or next_hop == iface.broadcast:
-            mac = b"\xff" * 6
+            mac = BROADCAST_MAC
         else:
             mac = self._arp.lookup(next_hop, now_us, iface)
-        eth = iface.eth_header(mac or _NO_MAC)
+        eth = iface.eth_header(mac or ZERO_MAC)  # (zero: filled in when ARP resolves)
         ttl = self.ip_config.default_ttl
         offload = iface.checksum_offload
         out = self._egress
